@@ -1,0 +1,1 @@
+"""One module per resource; routes translate HTTP to the Pipeline and hold no business logic."""

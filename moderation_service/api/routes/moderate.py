@@ -1,0 +1,45 @@
+"""Synchronous moderation: one post, or a batch of up to ``max_batch`` in one call."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+
+from moderation_service.api.auth import require
+from moderation_service.api.schemas import BatchRequest, BatchResponse, ModerateRequest, ModerationResult
+from moderation_service.api.state import state_of
+from moderation_service.errors import InputError, TextTooLongError
+from moderation_service.keys import ApiKey
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", tags=["moderate"])
+Moderator = Annotated[ApiKey, Depends(require("moderate"))]
+
+
+@router.post("/moderate", response_model=ModerationResult, response_model_exclude_none=False)
+def moderate(body: ModerateRequest, request: Request, key: Moderator) -> ModerationResult:
+    """Judge one post now: allow, hold or escalate, with reasons, spans and signposting."""
+    decision = state_of(request).pipeline.moderate(body.to_post())
+    return ModerationResult(**decision.model_dump(), post_id=body.post_id)
+
+
+@router.post("/moderate/batch", response_model=BatchResponse)
+def moderate_batch(body: BatchRequest, request: Request, key: Moderator) -> BatchResponse:
+    """Judge up to ``max_batch`` posts in order; the batch is refused whole if any item is invalid."""
+    state = state_of(request)
+    if len(body.items) > state.settings.max_batch:
+        raise InputError(f"a batch holds at most {state.settings.max_batch} items; got {len(body.items)}")
+    posts = [item.to_post() for item in body.items]
+    for index, post in enumerate(posts):
+        try:
+            state.pipeline.check(post)
+        except TextTooLongError:
+            raise
+        except InputError as exc:
+            raise InputError(f"items[{index}]: {exc}") from exc
+    decisions = state.pipeline.moderate_batch(posts)
+    return BatchResponse(
+        results=[ModerationResult(**d.model_dump(), post_id=item.post_id) for d, item in zip(decisions, body.items, strict=True)]
+    )

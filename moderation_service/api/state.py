@@ -1,0 +1,35 @@
+"""What the app holds for its lifetime, built once in the lifespan hook."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from moderation_service.config import Settings
+from moderation_service.keys import KeyStore
+from moderation_service.pipeline import Pipeline
+from moderation_service.rulebook.registry import RulebookSet
+from moderation_service.signposting import SignpostDirectory
+
+__all__ = ["AppState", "state_of"]
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    keys: KeyStore
+    pipeline: Pipeline
+
+    @property
+    def rulebooks(self) -> RulebookSet:
+        return self.pipeline.rulebooks
+
+    @property
+    def directory(self) -> SignpostDirectory:
+        return self.pipeline.directory
+
+
+def state_of(request: Request) -> AppState:
+    state: AppState = request.app.state.moderation
+    return state

@@ -1,0 +1,93 @@
+"""Every error this service raises on purpose, in one tree.
+
+    ModerationError
+    ├── ConfigError            settings or key files that cannot be used
+    ├── RulebookError          a rule file that is invalid (names file, line and rule id)
+    ├── UnknownRulebookError   a community with no rulebook
+    ├── InputError             a request the pipeline refuses
+    │   └── TextTooLongError   text over the configured limit (HTTP 413)
+    ├── ClassifierError        a model that failed or timed out (the pipeline degrades, never raises)
+    └── AuthError              missing or invalid API key (401)
+        └── ForbiddenError     a valid key without the scope (403)
+
+Foreign exceptions (yaml, re2, onnxruntime) are wrapped where they enter, with ``raise ... from``.
+Messages never contain post text or author identifiers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "AuthError",
+    "ClassifierError",
+    "ConfigError",
+    "ForbiddenError",
+    "InputError",
+    "ModerationError",
+    "Problem",
+    "RulebookError",
+    "TextTooLongError",
+    "UnknownRulebookError",
+]
+
+
+class ModerationError(Exception):
+    """Base of every error the service raises on purpose."""
+
+
+class ConfigError(ModerationError):
+    pass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a rule file, located for the person who has to fix it."""
+
+    file: str
+    line: int | None
+    rule_id: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        rule = f" rule {self.rule_id}:" if self.rule_id else ""
+        return f"{where}:{rule} {self.message}"
+
+
+class RulebookError(ModerationError):
+    """A rule file that cannot be used; ``problems`` lists every reason found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class UnknownRulebookError(ModerationError):
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name = name
+        self.known = known
+        super().__init__(f"unknown community {name!r}; known: {', '.join(known)}")
+
+
+class InputError(ModerationError):
+    pass
+
+
+class TextTooLongError(InputError):
+    def __init__(self, length: int, limit: int) -> None:
+        self.length = length
+        self.limit = limit
+        super().__init__(f"text has {length} characters; the limit is {limit}")
+
+
+class ClassifierError(ModerationError):
+    pass
+
+
+class AuthError(ModerationError):
+    pass
+
+
+class ForbiddenError(AuthError):
+    pass

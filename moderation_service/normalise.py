@@ -1,0 +1,141 @@
+"""Fold what an author wrote into forms that rules can match, without losing where it came from.
+
+Two views are produced, both with a map back to the original character offsets so that every
+reason can point at the span the author actually wrote:
+
+- ``folded``: NFKC, accents and zero-width/control characters removed, case-folded, homoglyphs
+  folded to Latin (Unicode's confusables table, via ``confusable_homoglyphs``), and leetspeak
+  inside words undone (``k1ll`` -> ``kill``, ``$hit`` -> ``shit``). Regex rules match here.
+- ``squeezed``: ``folded`` with runs of one letter collapsed to one (``kiiiill`` -> ``kil``).
+  Phrase rules are squeezed the same way when compiled, so ``kill`` still finds ``kiiiill``.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+
+__all__ = ["Normalised", "TextView", "fold_phrase", "normalise"]
+
+_LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "@": "a", "$": "s", "!": "i", "|": "l", "+": "t"}
+_DROPPED_CATEGORIES = {"Cf", "Cc", "Cs", "Co", "Cn", "Mn", "Me"}
+
+
+@dataclass(frozen=True)
+class TextView:
+    """A transformed text; ``starts[i]:ends[i]`` is where its character ``i`` came from."""
+
+    text: str
+    starts: tuple[int, ...]
+    ends: tuple[int, ...]
+
+    def original_span(self, start: int, end: int) -> tuple[int, int]:
+        """Map a ``[start, end)`` span of this view back to the original text."""
+        if end <= start or not self.text:
+            anchor = self.starts[start] if start < len(self.starts) else (self.ends[-1] if self.ends else 0)
+            return anchor, anchor
+        return self.starts[start], self.ends[end - 1]
+
+
+@dataclass(frozen=True)
+class Normalised:
+    original: str
+    folded: TextView
+    squeezed: TextView
+
+
+@cache
+def _confusable_map() -> dict[str, str]:
+    """Non-ASCII character -> the ASCII letter or digit it is drawn like (Unicode confusables)."""
+    from confusable_homoglyphs.confusables import confusables_data
+
+    folded: dict[str, str] = {}
+    for char, entries in confusables_data.items():
+        if len(char) != 1 or char.isascii():
+            continue
+        for entry in entries:
+            target = entry["c"]
+            if len(target) == 1 and target.isascii() and target.isalnum():
+                folded[char] = target.lower()
+                break
+    return folded
+
+
+@cache
+def _fold_char(char: str) -> str:
+    """What one original character becomes in the folded view (possibly nothing)."""
+    if char in "\n\r\t" or unicodedata.category(char) in {"Zs", "Zl", "Zp"}:
+        return " "
+    out = []
+    for piece in unicodedata.normalize("NFKC", char):
+        for part in unicodedata.normalize("NFD", piece):
+            if unicodedata.category(part) in _DROPPED_CATEGORIES:
+                continue
+            if part.isspace():
+                out.append(" ")
+                continue
+            lowered = part.casefold()
+            out.append("".join(_confusable_map().get(c, c) for c in lowered))
+    return "".join(out)
+
+
+def _is_letter(char: str) -> bool:
+    return char.isascii() and char.isalpha()
+
+
+def _undo_leet(chars: list[str]) -> None:
+    """Replace leet symbols in place where a word clearly surrounds them (k1ll, $hit, n00b)."""
+    n = len(chars)
+    i = 0
+    while i < n:
+        if not (_is_letter(chars[i]) or chars[i] in _LEET):
+            i += 1
+            continue
+        j = i
+        while j < n and (_is_letter(chars[j]) or chars[j] in _LEET):
+            j += 1
+        token = chars[i:j]
+        letters = [k for k, c in enumerate(token) if _is_letter(c)]
+        if len(letters) >= 2:
+            first, last = letters[0], letters[-1]
+            for k, c in enumerate(token):
+                if c not in _LEET or _is_letter(c):
+                    continue
+                inside = first < k < last
+                leading = k == 0 and first == 1 and len(letters) >= 2
+                if inside or leading:
+                    chars[i + k] = _LEET[c]
+        i = j
+
+
+def _squeeze(view: TextView) -> TextView:
+    text, starts, ends = [], [], []
+    for char, start, end in zip(view.text, view.starts, view.ends, strict=True):
+        if text and char == text[-1] and (char.isalpha() or char == " "):
+            ends[-1] = end
+            continue
+        text.append(char)
+        starts.append(start)
+        ends.append(end)
+    return TextView("".join(text), tuple(starts), tuple(ends))
+
+
+def normalise(original: str) -> Normalised:
+    """Both matching views of ``original``; never raises on any string."""
+    chars: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    for index, char in enumerate(original):
+        for folded in _fold_char(char):
+            chars.append(folded)
+            starts.append(index)
+            ends.append(index + 1)
+    _undo_leet(chars)
+    folded_view = TextView("".join(chars), tuple(starts), tuple(ends))
+    return Normalised(original, folded_view, _squeeze(folded_view))
+
+
+def fold_phrase(phrase: str) -> str:
+    """A rule phrase in the squeezed form the text is matched in, so both sides fold alike."""
+    return normalise(phrase).squeezed.text.strip()

