@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import Progress
 from rich.table import Table
 
 from moderation_service.config import Settings
@@ -42,8 +41,10 @@ def serve(
         token, key = generate_key(list(SCOPES))
         os.environ["MODERATION_API_KEYS"] = key.line()
         err.print(f"[bold]No API keys configured; development key for this run (all scopes):[/bold]\n  {token}")
-        err.print(f"  try: curl -s -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' "
-                  f"-d '{{\"text\": \"hello\"}}' http://{host}:{port}/v1/moderate")
+        err.print(
+            f"  try: curl -s -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' "
+            f'-d \'{{"text": "hello"}}\' http://{host}:{port}/v1/moderate'
+        )
     uvicorn.run("moderation_service.api.app:create_app", factory=True, host=host, port=port, workers=workers)
 
 
@@ -166,5 +167,3 @@ def classify(
 
 def main() -> None:
     app()
-
-

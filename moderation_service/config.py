@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=8 << 20, ge=1024)
     classifiers: str = Field(default="", description="comma-separated classifier names, e.g. 'embedded'")
     classifier_timeout_s: float = Field(default=2.0, gt=0)
+    classifier_threads: int = Field(default=16, ge=1, le=256)
     fallback_action: Action = Action.hold
     api_keys_file: Path | None = None
     api_keys: str = Field(default="", description="hashed key lines, newline-separated")

@@ -110,7 +110,9 @@ def _undo_leet(chars: list[str]) -> None:
 
 
 def _squeeze(view: TextView) -> TextView:
-    text, starts, ends = [], [], []
+    text: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
     for char, start, end in zip(view.text, view.starts, view.ends, strict=True):
         if text and char == text[-1] and (char.isalpha() or char == " "):
             ends[-1] = end

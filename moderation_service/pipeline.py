@@ -52,6 +52,7 @@ class Pipeline:
         classifier_timeout_s: float = 2.0,
         max_text_chars: int = 20_000,
         default_locale: str = "en-GB",
+        classifier_threads: int = 16,
     ) -> None:
         self.rulebooks = rulebooks
         self.directory = directory
@@ -60,7 +61,8 @@ class Pipeline:
         self.classifier_timeout_s = classifier_timeout_s
         self.max_text_chars = max_text_chars
         self.default_locale = default_locale
-        self._executor = ThreadPoolExecutor(max_workers=max(1, len(self.classifiers)), thread_name_prefix="classifier")
+        # Several threads, so one hung model call cannot make every later request time out behind it.
+        self._executor = ThreadPoolExecutor(max_workers=classifier_threads, thread_name_prefix="classifier")
 
     @property
     def model_versions(self) -> tuple[str, ...]:

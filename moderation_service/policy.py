@@ -23,7 +23,7 @@ from moderation_service.decision import (
 )
 from moderation_service.rulebook.loader import Rulebook
 from moderation_service.rulebook.matcher import RuleHit
-from moderation_service.rulebook.schema import Outcome
+from moderation_service.rulebook.schema import Band, Outcome
 from moderation_service.signposting import SignpostDirectory
 
 __all__ = ["DEGRADED", "PolicyInput", "decide"]
@@ -42,8 +42,9 @@ class PolicyInput:
     models: tuple[str, ...] = ()
 
 
-def _band(outcomes: Iterable[tuple[float, Outcome]], score: float) -> Outcome | None:
-    reached = [outcome for minimum, outcome in outcomes if score >= minimum]
+def _band(bands: Iterable[Band], score: float) -> Band | None:
+    """The highest band the score reaches (bands are validated to be in increasing order)."""
+    reached = [band for band in bands if score >= band.min]
     return reached[-1] if reached else None
 
 
@@ -52,16 +53,20 @@ def _collect(inp: PolicyInput) -> list[tuple[Outcome, Reason]]:
     for hit in inp.hits:
         rule = hit.rule
         span = Span(field=hit.field, start=hit.start, end=hit.end)
-        reason = Reason(source="rule", id=rule.id, category=rule.category, action=rule.action, message=rule.message or rule.description, span=span)
+        reason = Reason(
+            source="rule", id=rule.id, category=rule.category, action=rule.action, message=rule.message or rule.description, span=span
+        )
         pairs.append((rule, reason))
     for label, threshold in inp.rulebook.thresholds.items():
         score = inp.scores.get(label)
         if score is None:
             continue
-        band = _band(((b.min, b) for b in threshold.bands), score)
+        band = _band(threshold.bands, score)
         if band is not None:
             message = band.message or f"{label} score {score:.2f} reached {band.min:.2f}"
-            reason = Reason(source="model", id=label, category=threshold.category, action=band.action, message=message, score=round(score, 4))
+            reason = Reason(
+                source="model", id=label, category=threshold.category, action=band.action, message=message, score=round(score, 4)
+            )
             pairs.append((band, reason))
     failed = sorted(set(inp.degraded))
     if failed:

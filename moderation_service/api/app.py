@@ -55,6 +55,7 @@ def build_pipeline(settings: Settings) -> Pipeline:
         classifier_timeout_s=settings.classifier_timeout_s,
         max_text_chars=settings.max_text_chars,
         default_locale=settings.default_locale,
+        classifier_threads=settings.classifier_threads,
     )
     return pipeline
 

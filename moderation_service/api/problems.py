@@ -69,7 +69,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(RulebookError)
     async def _rulebook(request: Request, exc: RulebookError) -> JSONResponse:
         problems = [{"file": p.file, "line": p.line, "rule_id": p.rule_id, "message": p.message} for p in exc.problems]
-        return problem(422, "rulebook_invalid", "Rulebook refused", "the new rulebook is invalid; the last good one stays live", problems=problems)
+        return problem(
+            422, "rulebook_invalid", "Rulebook refused", "the new rulebook is invalid; the last good one stays live", problems=problems
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -87,5 +89,3 @@ def install_problem_handlers(app: FastAPI) -> None:
         # Log the type only: the message of a foreign exception may quote the input.
         log.error("unhandled error", extra={"error": exc.__class__.__name__, "route": request.url.path})
         return problem(500, "internal_error", "Internal error", "the service failed; the request was not processed")
-
-

@@ -61,7 +61,9 @@ def _check_outcome(doc: LocatedYaml, loc: tuple[str | int, ...], outcome: Outcom
         return []
     problems = []
     if outcome.action is Action.hold:
-        problems.append(doc.problem(loc, "a support category may not 'hold' alone: use 'escalate' (with publish: false) so a person sees it"))
+        problems.append(
+            doc.problem(loc, "a support category may not 'hold' alone: use 'escalate' (with publish: false) so a person sees it")
+        )
     if not outcome.signpost:
         problems.append(doc.problem(loc, "a support category must set signpost: true"))
     return problems
@@ -81,8 +83,7 @@ def _check_rules(doc: LocatedYaml, file: RuleFile, categories: dict[str, Categor
         problems += _check_outcome(doc, loc, rule, category)
         groups = ([("any", rule.match.any)] if rule.match.any else []) + [(j, t) for j, t in enumerate(rule.match.all)]
         term_sets: list[tuple[tuple[str | int, ...], tuple[str, ...], tuple[str, ...]]] = [
-            ((*loc, "match", *(("any",) if key == "any" else ("all", key))), terms.phrases, terms.regex)
-            for key, terms in groups
+            ((*loc, "match", *(("any",) if key == "any" else ("all", key))), terms.phrases, terms.regex) for key, terms in groups
         ]
         term_sets.append(((*loc, "unless"), rule.unless.phrases, rule.unless.regex))
         for where, phrases, regexes in term_sets:
@@ -133,7 +134,9 @@ def _version(name: str, categories: dict[str, Category], thresholds: dict[str, T
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def _resolve(path: Path, chain: tuple[Path, ...]) -> tuple[RuleFile, dict[str, Category], dict[str, Threshold], tuple[Rule, ...], LocatedYaml]:
+def _resolve(
+    path: Path, chain: tuple[Path, ...]
+) -> tuple[RuleFile, dict[str, Category], dict[str, Threshold], tuple[Rule, ...], LocatedYaml]:
     doc = read_located_yaml(path)
     file = _validate(doc)
     categories: dict[str, Category] = {}
@@ -188,5 +191,3 @@ def load_rulebook(path: Path, allowed_numbers: frozenset[str] = frozenset()) -> 
         version=_version(file.name, categories, thresholds, rules),
         matcher=matcher,
     )
-
-

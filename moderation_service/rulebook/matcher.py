@@ -37,12 +37,13 @@ class RuleHit:
     end: int
 
 
+@cache
 def phrase_pattern(phrase: str) -> str:
     """A phrase as an RE2 pattern on the squeezed view: whole words, any spacing, ``*`` = prefix."""
     words = fold_phrase(phrase.rstrip("*")).split()
     if not words:
         raise ValueError(f"phrase {phrase!r} has no letters or digits left after normalising")
-    body = r"[^\pL\pN]+".join(re2.escape(w) for w in words)
+    body = r"[^a-z0-9]+".join(re2.escape(w) for w in words)  # the squeezed view is folded to ASCII where it matters
     head = r"\b" if words[0][0].isalnum() else ""
     tail = r"\w*" if phrase.endswith("*") else (r"\b" if words[-1][-1].isalnum() else "")
     return head + body + tail

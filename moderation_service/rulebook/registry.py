@@ -14,9 +14,7 @@ __all__ = ["RulebookSet"]
 class RulebookSet:
     """Every ``*.yaml`` directly in the rules folder is a live rulebook, named by its ``name``."""
 
-    def __init__(
-        self, folder: Path, default: str, helpline_numbers: frozenset[str] = frozenset(), files: list[Path] | None = None
-    ) -> None:
+    def __init__(self, folder: Path, default: str, helpline_numbers: frozenset[str] = frozenset(), files: list[Path] | None = None) -> None:
         self.folder = folder
         self.default = default
         self._files = files

@@ -39,5 +39,12 @@ def run_rule_tests(book: Rulebook, directory: SignpostDirectory) -> tuple[int, l
         if test.action is not None:
             decision = decide(PolicyInput(book, hits, {}, (), "en-GB", Action.hold), directory)
             if decision.action is not test.action:
-                failures.append(TestFailure(index, test.text, f"action {test.action.value}", f"action {decision.action.value} ({', '.join(fired) or 'no rules'})"))
+                failures.append(
+                    TestFailure(
+                        index,
+                        test.text,
+                        f"action {test.action.value}",
+                        f"action {decision.action.value} ({', '.join(fired) or 'no rules'})",
+                    )
+                )
     return len(book.tests), failures

@@ -13,6 +13,7 @@ from moderation_service.errors import Problem, RulebookError
 __all__ = ["LocatedYaml", "read_located_yaml"]
 
 Loc = tuple[str | int, ...]
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 10x faster on big files
 
 
 class LocatedYaml:
@@ -67,8 +68,12 @@ def read_located_yaml(path: Path) -> LocatedYaml:
     except (OSError, UnicodeDecodeError) as exc:
         raise RulebookError([Problem(str(path), None, None, f"cannot read file: {exc.__class__.__name__}")]) from exc
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        loader = _LOADER(text)
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -144,7 +145,8 @@ def train(cfg: TrainConfig) -> dict[str, object]:
     tok = _tokenizer(cfg.max_length)
     model = build_model(len(CATEGORIES))
     prefixes = trainable_prefixes(cfg.first_trained_layer, model.backbone.config.num_hidden_layers)
-    body, head = [], []
+    body: list[torch.nn.Parameter] = []
+    head: list[torch.nn.Parameter] = []
     for name, param in model.named_parameters():
         trained = any(name.startswith(p) for p in prefixes)
         param.requires_grad = trained
@@ -157,9 +159,7 @@ def train(cfg: TrainConfig) -> dict[str, object]:
     batches = _batches(train_set, cfg, rng)
     steps = max(1, int(len(batches) * cfg.epochs))
     warmup = max(1, steps // 20)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / (steps - warmup)))
-    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / (steps - warmup))))
     loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none")
     started = time.monotonic()
     model.train()
@@ -175,7 +175,7 @@ def train(cfg: TrainConfig) -> dict[str, object]:
         optimiser.zero_grad()
         if step % 100 == 0:
             elapsed = time.monotonic() - started
-            print(f"step {step}/{steps} loss {loss.item():.4f} {elapsed:.0f}s", flush=True)
+            sys.stderr.write(f"step {step}/{steps} loss {loss.item():.4f} {elapsed:.0f}s\n")
 
     dev_logits = predict_logits(model, tok, [e.text for e in data.dev])
     calibration = {}
@@ -197,7 +197,11 @@ def train(cfg: TrainConfig) -> dict[str, object]:
         "data_files_sha256": data.files,
         "train_examples": len(train_set),
         "dev_examples": len(data.dev),
-        "hyperparameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items() if k not in ("datasets_dir", "output_dir", "handwritten")},
+        "hyperparameters": {
+            k: (str(v) if isinstance(v, Path) else v)
+            for k, v in asdict(cfg).items()
+            if k not in ("datasets_dir", "output_dir", "handwritten")
+        },
         "train_seconds": round(time.monotonic() - started, 1),
         "dev_metrics": _dev_report(dev_logits, data.dev, calibration),
     }
@@ -217,7 +221,7 @@ def main() -> None:  # pragma: no cover - thin wrapper used by the CLI and `pyth
     args = parser.parse_args()
     cfg = TrainConfig(args.datasets, args.output, args.handwritten, epochs=args.epochs, threads=args.threads)
     meta = train(cfg)
-    print(json.dumps(meta["dev_metrics"], indent=1))
+    sys.stdout.write(json.dumps(meta["dev_metrics"], indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from moderation_service.normalise import fold_phrase, normalise
+
+
+@given(st.text(max_size=300))
+@settings(max_examples=400, deadline=None)
+def test_never_raises_and_offsets_stay_inside_the_original(text: str) -> None:
+    norm = normalise(text)
+    for view in (norm.folded, norm.squeezed):
+        assert len(view.text) == len(view.starts) == len(view.ends)
+        for start, end in zip(view.starts, view.ends, strict=True):
+            assert 0 <= start < end <= len(text)
+        if view.text:
+            start, end = view.original_span(0, len(view.text))
+            assert 0 <= start <= end <= len(text)
+
+
+@given(st.text(max_size=200), st.integers(0, 250), st.integers(0, 250))
+@settings(max_examples=300, deadline=None)
+def test_any_span_maps_back_inside_the_original(text: str, a: int, b: int) -> None:
+    view = normalise(text).squeezed
+    start, end = sorted((min(a, len(view.text)), min(b, len(view.text))))
+    lo, hi = view.original_span(start, end)
+    assert 0 <= lo <= hi <= len(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "folded"),
+    [
+        ("K1LL y0urself", "kill yourself"),
+        ("$h1t", "shit"),
+        ("pаypal", "paypal"),  # Cyrillic а
+        ("you i\u200bdiot", "you idiot"),
+        ("ｆｕｃｋ", "fuck"),
+        ("Café", "cafe"),
+        ("100mg of b12 and covid19", "100mg of b12 and covid19"),
+        ("idiot!", "idiot!"),
+    ],
+)
+def test_folding(text: str, folded: str) -> None:
+    assert normalise(text).folded.text == folded
+
+
+def test_letter_runs_collapse_for_matching() -> None:
+    assert normalise("kiiiiilllll").squeezed.text == fold_phrase("kill") == "kil"
+
+
+def test_span_points_at_what_the_author_wrote() -> None:
+    text = "Well, Y0U 1D10T!!"
+    view = normalise(text).squeezed
+    start = view.text.index("you idiot")
+    lo, hi = view.original_span(start, start + len("you idiot"))
+    assert text[lo:hi] == "Y0U 1D10T"

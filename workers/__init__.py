@@ -1,0 +1,1 @@
+"""RQ workers: queued moderation, decision store, webhooks (see the queue issue)."""
