@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -36,16 +37,55 @@ def serve(
     """Run the HTTP API. With no keys configured, a development key is created and printed once."""
     import uvicorn
 
-    settings = Settings()
-    if not settings.api_keys and settings.api_keys_file is None:
-        token, key = generate_key(list(SCOPES))
-        os.environ["MODERATION_API_KEYS"] = key.line()
-        err.print(f"[bold]No API keys configured; development key for this run (all scopes):[/bold]\n  {token}")
-        err.print(
-            f"  try: curl -s -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' "
-            f'-d \'{{"text": "hello"}}\' http://{host}:{port}/v1/moderate'
-        )
+    _dev_key_if_none(Settings(), host, port)
     uvicorn.run("moderation_service.api.app:create_app", factory=True, host=host, port=port, workers=workers)
+
+
+def _dev_key_if_none(settings: Settings, host: str, port: int) -> None:
+    if settings.api_keys or settings.api_keys_file is not None:
+        return
+    token, key = generate_key(list(SCOPES))
+    os.environ["MODERATION_API_KEYS"] = key.line()
+    err.print(f"[bold]No API keys configured; development key for this run (all scopes):[/bold]\n  {token}")
+    err.print(
+        f"  try: curl -s -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' "
+        f'-d \'{{"text": "hello"}}\' http://{host}:{port}/v1/moderate'
+    )
+
+
+@app.command()
+def worker(burst: Annotated[bool, typer.Option(help="exit when the queue is empty")] = False) -> None:
+    """Run a queue worker: loads rulebooks and models once, then runs jobs (needs MODERATION_REDIS_URL)."""
+    from workers.worker import run_worker
+
+    run_worker(Settings(), burst=burst)
+
+
+@app.command()
+def run(
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="API port")] = 8000,
+    redis_port: Annotated[int, typer.Option(help="port of the embedded Redis")] = 6390,
+    data_dir: Annotated[Path, typer.Option(help="where Redis keeps its append-only file")] = Path(".data"),
+    workers: Annotated[int, typer.Option(help="queue workers to start")] = 1,
+) -> None:
+    """Everything on one machine, no configuration: Redis (child process, AOF), worker(s) and the API."""
+    import uvicorn
+
+    from moderation_service.embedded_run import start_redis, start_workers, stop
+
+    redis_process = start_redis(data_dir, redis_port)
+    os.environ.setdefault("MODERATION_REDIS_URL", f"redis://127.0.0.1:{redis_port}/0")
+    settings = Settings()
+    _dev_key_if_none(settings, host, port)
+    worker_processes = start_workers(workers, {})
+    err.print(f"Redis on 127.0.0.1:{redis_port} (data in {data_dir}), {workers} worker(s), API on http://{host}:{port}")
+    try:
+        uvicorn.run("moderation_service.api.app:create_app", factory=True, host=host, port=port)
+    finally:
+        stop(worker_processes)
+        stop([redis_process])
+        err.print("stopped API, worker(s) and Redis")
 
 
 def _directory(settings: Settings, rule_file: Path) -> Any:
@@ -163,6 +203,112 @@ def classify(
         err.print(str(exc), markup=False)
         raise typer.Exit(2) from exc
     raise typer.Exit(1 if bad else 0)
+
+
+models_app = typer.Typer(help="Build and inspect the embedded model.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("build")
+def models_build() -> None:
+    """Build the int8 ONNX file for the embedded model into the local cache (done on first use otherwise)."""
+    from moderation_service.classifiers.embedded import build_onnx, onnx_path
+
+    settings = Settings()
+    model_dir = settings.models_dir / "embedded"
+    target = onnx_path(model_dir, settings.cache_dir)
+    build_onnx(model_dir, target)
+    out.print(f"built {target}")
+
+
+@app.command()
+def train(
+    datasets: Annotated[Path, typer.Option(help="folder of the shared labelled datasets")] = Path("../shared/datasets"),
+    output: Annotated[Path, typer.Option(help="where the artefact goes")] = Path("models/embedded"),
+    handwritten: Annotated[Path, typer.Option(help="project-written examples")] = Path("models/training_data/handwritten.yaml"),
+    epochs: Annotated[float, typer.Option(help="passes over the training data")] = 2.0,
+    threads: Annotated[int, typer.Option(help="torch threads")] = 2,
+    seed: Annotated[int, typer.Option(help="random seed")] = 13,
+) -> None:
+    """Fine-tune the embedded classifier (CPU, seeded) and write weights + model.json with data hashes."""
+    from moderation_service.training.train import TrainConfig
+    from moderation_service.training.train import train as run_training
+
+    meta = run_training(TrainConfig(datasets, output, handwritten, seed=seed, epochs=epochs, threads=threads))
+    sys.stdout.write(json.dumps(meta["dev_metrics"], indent=1) + "\n")
+
+
+def _classifier_and_pipeline(settings: Settings) -> tuple[Any, Any]:
+    from moderation_service.api.app import build_pipeline
+
+    settings = settings.model_copy(update={"classifiers": settings.classifiers or "embedded", "classifier_timeout_s": 600.0})
+    pipeline = build_pipeline(settings)
+    return pipeline.classifiers[0], pipeline
+
+
+@app.command("eval")
+def evaluate(
+    data: Annotated[Path | None, typer.Argument(help="labelled CSV (omit with --suite)")] = None,
+    task: Annotated[str, typer.Option(help="category to score, e.g. toxicity")] = "toxicity",
+    text_col: Annotated[str, typer.Option(help="text column")] = "text",
+    label_col: Annotated[str, typer.Option(help="label column (0/1)")] = "label",
+    suite: Annotated[bool, typer.Option(help="run every shared dev set and the policy checks")] = False,
+    datasets: Annotated[Path, typer.Option(help="shared datasets folder (for --suite)")] = Path("../shared/datasets"),
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for JSON and PNG")] = Path("eval-results"),
+) -> None:
+    """ROC AUC, PR AUC, macro-F1 at 0.5 and at the shipped thresholds, calibration error, plots."""
+    from moderation_service.training.evaluate import evaluate_csv, evaluate_suite
+
+    classifier, pipeline = _classifier_and_pipeline(Settings())
+    if suite:
+        handwritten = Path("models/training_data/handwritten.yaml")
+        report = evaluate_suite(datasets, handwritten, classifier, pipeline, out_dir, lambda name: err.print(f"evaluating {name}"))
+    elif data is not None:
+        report = evaluate_csv(data, task, text_col, label_col, classifier, pipeline, out_dir)
+    else:
+        err.print("give a CSV file or --suite")
+        raise typer.Exit(2)
+    sys.stdout.write(json.dumps(report, indent=1) + "\n")
+    err.print(f"written to {out_dir}/")
+
+
+feedback_app = typer.Typer(help="Moderator feedback, for calibration.", no_args_is_help=True)
+app.add_typer(feedback_app, name="feedback")
+
+
+@feedback_app.command("export")
+def feedback_export(
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="file (default stdout)")] = None,
+    format: Annotated[str, typer.Option("--format", help="csv or jsonl")] = "jsonl",
+) -> None:
+    """Write every stored moderator feedback record (no post text is ever stored with it)."""
+    import csv
+
+    from moderation_service.queue import store_from_settings
+
+    store = store_from_settings(Settings())
+    if store is None:
+        err.print("set MODERATION_REDIS_URL to export feedback")
+        raise typer.Exit(2)
+    if format not in ("csv", "jsonl"):
+        err.print("--format must be csv or jsonl")
+        raise typer.Exit(2)
+    records = list(store.iter_feedback())
+    sink = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+    try:
+        if format == "jsonl":
+            for record in records:
+                sink.write(json.dumps(record) + "\n")
+        else:
+            columns = ["decision_id", "outcome", "final_action", "categories", "note", "key_id", "created_at"]
+            writer = csv.DictWriter(sink, fieldnames=columns, extrasaction="ignore")
+            writer.writeheader()
+            for record in records:
+                writer.writerow({**record, "categories": ";".join(record.get("categories", []))})
+    finally:
+        if output:
+            sink.close()
+    err.print(f"{len(records)} feedback record(s)")
 
 
 def main() -> None:

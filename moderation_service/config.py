@@ -32,14 +32,45 @@ class Settings(BaseSettings):
     classifiers: str = Field(default="", description="comma-separated classifier names, e.g. 'embedded'")
     classifier_timeout_s: float = Field(default=2.0, gt=0)
     classifier_threads: int = Field(default=16, ge=1, le=256)
+    model_threads: int = Field(default=1, ge=1, le=64, description="ONNX Runtime intra-op threads per model")
     fallback_action: Action = Action.hold
     api_keys_file: Path | None = None
     api_keys: str = Field(default="", description="hashed key lines, newline-separated")
     models_dir: Path = Field(default_factory=lambda: default_rules_dir().parent / "models")
     cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "moderation-service")
     detoxify_checkpoint: Path | None = None
-    detoxify_model_type: str | None = None
+    detoxify_config_dir: Path | None = Field(default=None, description="local folder with the checkpoint's HF config + tokenizer")
     log_level: str = "INFO"
+
+    # Queue, store and webhooks (Redis).
+    redis_url: str | None = Field(default=None, description="redis://host:port/db; unset: no queue routes")
+    redis_sentinels: str = Field(default="", description="host:port,host:port of Redis Sentinels (overrides redis_url)")
+    redis_sentinel_service: str = "mymaster"
+    queue_name: str = "moderation"
+    text_ttl_s: int = Field(default=7 * 24 * 3600, ge=60, description="how long submitted text is kept")
+    record_ttl_s: int = Field(default=180 * 24 * 3600, ge=3600, description="how long decision records (no text) are kept")
+    job_lease_s: float = Field(default=60.0, gt=0, description="a running job not finished by then is re-queued")
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    requeue_stale_after_s: float = Field(default=120.0, gt=0, description="a queued submission not started by then is re-queued")
+    reaper_interval_s: float = Field(default=1.0, gt=0)
+    max_submission_batch: int = Field(default=500, ge=1, le=5000)
+    webhook_secret: str = Field(default="", description="HMAC-SHA256 key for X-Moderation-Signature")
+    callback_allowed_hosts: str = Field(default="", description="comma-separated host names (or *.domain) callbacks may go to")
+    webhook_max_attempts: int = Field(default=8, ge=1, le=30)
+    webhook_backoff_base_s: float = Field(default=2.0, gt=0)
+    webhook_backoff_max_s: float = Field(default=600.0, gt=0)
+    webhook_timeout_s: float = Field(default=5.0, gt=0)
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_not_placeholder(cls, value: str) -> str:
+        if value and (len(value) < 16 or value.lower() in {"changethis", "changeme", "secret", "password"}):
+            raise ValueError("webhook_secret must be at least 16 characters and not a placeholder")
+        return value
+
+    @property
+    def allowed_callback_hosts(self) -> list[str]:
+        return [h.strip().lower() for h in self.callback_allowed_hosts.split(",") if h.strip()]
 
     @field_validator("fallback_action")
     @classmethod

@@ -32,6 +32,7 @@ class Keys:
     moderate: str
     admin: str
     submit_only: str
+    moderator: str
     lines: str
 
 
@@ -40,7 +41,8 @@ def keys() -> Keys:
     moderate, k1 = generate_key(["moderate"])
     admin, k2 = generate_key(["moderate", "admin"])
     submit_only, k3 = generate_key(["submit"])
-    return Keys(moderate, admin, submit_only, "\n".join(k.line() for k in (k1, k2, k3)))
+    moderator, k4 = generate_key(["moderator"])
+    return Keys(moderate, admin, submit_only, moderator, "\n".join(k.line() for k in (k1, k2, k3, k4)))
 
 
 @dataclass

@@ -12,13 +12,14 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from moderation_service.api.problems import install_problem_handlers, problem
-from moderation_service.api.routes import health, moderate, rulebooks, signposting
+from moderation_service.api.routes import escalations, health, moderate, rulebooks, signposting, submissions
 from moderation_service.api.state import AppState
 from moderation_service.classifiers.base import create_classifier
 from moderation_service.config import Settings
 from moderation_service.errors import ConfigError, RulebookError
 from moderation_service.keys import KeyStore
 from moderation_service.pipeline import Pipeline
+from moderation_service.queue import store_from_settings
 from moderation_service.rulebook.registry import RulebookSet
 from moderation_service.signposting import load_directory
 
@@ -106,7 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pipeline = build_pipeline(settings)
-        app.state.moderation = AppState(settings, keys, pipeline)
+        app.state.moderation = AppState(settings, keys, pipeline, store_from_settings(settings))
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGHUP, _reload_on_signal, pipeline.rulebooks)
@@ -115,7 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="moderation-service", version="0.1.0", lifespan=lifespan)
     install_problem_handlers(app)
-    for module in (health, moderate, rulebooks, signposting):
+    for module in (health, moderate, rulebooks, signposting, submissions, escalations):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

@@ -22,6 +22,7 @@ from moderation_service.errors import (
     TextTooLongError,
     UnknownRulebookError,
 )
+from moderation_service.store import IdempotencyConflict, StoreUnavailable
 
 __all__ = ["install_problem_handlers", "problem"]
 
@@ -45,6 +46,14 @@ def install_problem_handlers(app: FastAPI) -> None:
         if any(e["type"] == "json_invalid" for e in errors):
             return problem(400, "invalid_json", "Invalid JSON", "the request body is not valid JSON (UTF-8)")
         return problem(422, "validation_error", "Invalid request", "the request body does not match the schema", errors=errors)
+
+    @app.exception_handler(StoreUnavailable)
+    async def _store_down(request: Request, exc: StoreUnavailable) -> JSONResponse:
+        return problem(503, "store_unavailable", "Try again shortly", str(exc), headers={"Retry-After": "5"})
+
+    @app.exception_handler(IdempotencyConflict)
+    async def _conflict(request: Request, exc: IdempotencyConflict) -> JSONResponse:
+        return problem(409, "idempotency_conflict", "Conflict", str(exc))
 
     @app.exception_handler(TextTooLongError)
     async def _too_long(request: Request, exc: TextTooLongError) -> JSONResponse:

@@ -8,20 +8,22 @@ from moderation_service.decision import Decision
 from moderation_service.pipeline import Post
 from moderation_service.rulebook.matcher import AuthorFacts
 
-__all__ = ["AuthorIn", "BatchRequest", "BatchResponse", "ModerateRequest", "ModerationResult"]
+__all__ = ["AuthorIn", "BatchRequest", "BatchResponse", "ModerateRequest", "ModerationResult", "StrictModel"]
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
+    """Request bodies refuse unknown keys: a typo must not silently drop a field."""
+
     model_config = ConfigDict(extra="forbid", strict=False)
 
 
-class AuthorIn(_Strict):
+class AuthorIn(StrictModel):
     id: str | None = Field(default=None, max_length=200, description="never logged or stored in the audit trail")
     account_age_days: int | None = Field(default=None, ge=0, le=1_000_000)
     approved_posts: int | None = Field(default=None, ge=0, le=100_000_000)
 
 
-class ModerateRequest(_Strict):
+class ModerateRequest(StrictModel):
     text: str = Field(description="the post body")
     title: str | None = None
     post_id: str | None = Field(default=None, max_length=200)
@@ -49,9 +51,10 @@ class ModerateRequest(_Strict):
 
 class ModerationResult(Decision):
     post_id: str | None = None
+    decision_id: str | None = Field(default=None, description="set when the decision was stored (escalations), for feedback")
 
 
-class BatchRequest(_Strict):
+class BatchRequest(StrictModel):
     items: list[ModerateRequest] = Field(min_length=1)
 
 

@@ -11,6 +11,7 @@ from moderation_service.keys import KeyStore
 from moderation_service.pipeline import Pipeline
 from moderation_service.rulebook.registry import RulebookSet
 from moderation_service.signposting import SignpostDirectory
+from moderation_service.store import Store
 
 __all__ = ["AppState", "state_of"]
 
@@ -20,6 +21,7 @@ class AppState:
     settings: Settings
     keys: KeyStore
     pipeline: Pipeline
+    store: Store | None = None
 
     @property
     def rulebooks(self) -> RulebookSet:

@@ -37,16 +37,16 @@ class TrainConfig:
     output_dir: Path
     handwritten: Path
     seed: int = 13
-    epochs: float = 1.0
+    epochs: float = 2.0
     batch_size: int = 32
     max_length: int = 128
     learning_rate: float = 6e-5
     head_learning_rate: float = 2e-3
-    first_trained_layer: int = 2
-    max_per_source: int = 20000
-    oversample: tuple[tuple[str, int], ...] = (("handwritten", 8), ("counsel_chat", 2), ("ethos_hate", 2))
+    first_trained_layer: int = 0
+    max_per_source: int = 15000
+    oversample: tuple[tuple[str, int], ...] = (("handwritten", 6), ("counsel_chat", 2), ("ethos_hate", 2), ("tweeteval_offensive", 2))
     threads: int = 2
-    version: str = "1.0.0"
+    version: str = "1.1.0"
 
 
 def _tokenizer(max_length: int) -> Tokenizer:
@@ -207,22 +207,3 @@ def train(cfg: TrainConfig) -> dict[str, object]:
     }
     (cfg.output_dir / "model.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return meta
-
-
-def main() -> None:  # pragma: no cover - thin wrapper used by the CLI and `python -m`
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--datasets", type=Path, default=Path("../shared/datasets"))
-    parser.add_argument("--output", type=Path, default=Path("models/embedded"))
-    parser.add_argument("--handwritten", type=Path, default=Path("models/training_data/handwritten.yaml"))
-    parser.add_argument("--epochs", type=float, default=1.0)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    cfg = TrainConfig(args.datasets, args.output, args.handwritten, epochs=args.epochs, threads=args.threads)
-    meta = train(cfg)
-    sys.stdout.write(json.dumps(meta["dev_metrics"], indent=1) + "\n")
-
-
-if __name__ == "__main__":
-    main()

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
 from moderation_service.api.auth import require
 from moderation_service.api.schemas import BatchRequest, BatchResponse, ModerateRequest, ModerationResult
-from moderation_service.api.state import state_of
+from moderation_service.api.state import AppState, state_of
+from moderation_service.decision import Action, Decision, Priority
 from moderation_service.errors import InputError, TextTooLongError
 from moderation_service.keys import ApiKey
+from moderation_service.store import StoreUnavailable
 
 __all__ = ["router"]
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["moderate"])
 Moderator = Annotated[ApiKey, Depends(require("moderate"))]
 
@@ -21,8 +26,9 @@ Moderator = Annotated[ApiKey, Depends(require("moderate"))]
 @router.post("/moderate", response_model=ModerationResult, response_model_exclude_none=False)
 def moderate(body: ModerateRequest, request: Request, key: Moderator) -> ModerationResult:
     """Judge one post now: allow, hold or escalate, with reasons, spans and signposting."""
-    decision = state_of(request).pipeline.moderate(body.to_post())
-    return ModerationResult(**decision.model_dump(), post_id=body.post_id)
+    state = state_of(request)
+    decision = state.pipeline.moderate(body.to_post())
+    return ModerationResult(**decision.model_dump(), post_id=body.post_id, decision_id=_record(state, decision, body.post_id))
 
 
 @router.post("/moderate/batch", response_model=BatchResponse)
@@ -41,5 +47,22 @@ def moderate_batch(body: BatchRequest, request: Request, key: Moderator) -> Batc
             raise InputError(f"items[{index}]: {exc}") from exc
     decisions = state.pipeline.moderate_batch(posts)
     return BatchResponse(
-        results=[ModerationResult(**d.model_dump(), post_id=item.post_id) for d, item in zip(decisions, body.items, strict=True)]
+        results=[
+            ModerationResult(**d.model_dump(), post_id=item.post_id, decision_id=_record(state, d, item.post_id))
+            for d, item in zip(decisions, body.items, strict=True)
+        ]
     )
+
+
+def _record(state: AppState, decision: Decision, post_id: str | None) -> str | None:
+    """Escalations also reach the human queue from the sync path (best effort: the caller has the decision)."""
+    if decision.action is not Action.escalate or state.store is None:
+        return None
+    decision_id = secrets.token_hex(12)
+    try:
+        categories = sorted({r.category for r in decision.reasons})
+        state.store.add_escalation(decision_id, (decision.priority or Priority.normal).value, post_id, categories)
+    except StoreUnavailable:
+        log.error("escalation not recorded: store unavailable", extra={"action": decision.action.value})
+        return None
+    return decision_id

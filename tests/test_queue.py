@@ -1,0 +1,267 @@
+"""Queued ingest with a real redis-server, real worker processes and a real uvicorn server."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.server
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from moderation_service.store import Store
+from moderation_service.webhooks import verify
+from tests.conftest import Keys, Server, free_port, start_server, stop_server
+from tests.queue_support import RedisServer, start_worker, stop_workers, wait_for
+
+SECRET = "test-webhook-secret-0123456789"
+
+
+@dataclass
+class Stack:
+    redis: RedisServer
+    server: Server
+    env: dict[str, str]
+    workers: list[Any]
+    tmp: Path
+    keys: Keys
+
+    def add_worker(self) -> Any:
+        worker = start_worker(self.env, self.tmp / "worker.log")
+        self.workers.append(worker)
+        return worker
+
+    def store(self) -> Store:
+        return Store(self.redis.client(), 3600, 3600)
+
+    def submitter(self) -> httpx.Client:
+        return self.server.client(self.keys.submit_only)
+
+    def wait_done(self, client: httpx.Client, sub_id: str, timeout: float = 30) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+
+        def done() -> bool:
+            result.update(client.get(f"/v1/submissions/{sub_id}").json())
+            return result.get("status") in ("done", "failed")
+
+        assert wait_for(done, timeout), result
+        return result
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, keys: Keys) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("queue")
+    redis_server = RedisServer(tmp / "redis")
+    redis_server.start()
+    env = {
+        "MODERATION_REDIS_URL": redis_server.url,
+        "MODERATION_CLASSIFIERS": "fake",
+        "MODERATION_CLASSIFIER_TIMEOUT_S": "10",
+        "MODERATION_JOB_LEASE_S": "3",
+        "MODERATION_REQUEUE_STALE_AFTER_S": "3",
+        "MODERATION_REAPER_INTERVAL_S": "0.2",
+        "MODERATION_WEBHOOK_SECRET": SECRET,
+        "MODERATION_CALLBACK_ALLOWED_HOSTS": "127.0.0.1",
+        "MODERATION_WEBHOOK_BACKOFF_BASE_S": "0.3",
+        "MODERATION_WEBHOOK_BACKOFF_MAX_S": "1.0",
+        "MODERATION_WEBHOOK_MAX_ATTEMPTS": "30",
+    }
+    server = start_server(tmp, keys, env)
+    worker_env = {**env, "MODERATION_RULES_DIR": str(server.rules_dir), "MODERATION_API_KEYS": keys.lines}
+    running = Stack(redis_server, server, worker_env, [], tmp, keys)
+    running.add_worker()
+    yield running
+    stop_workers(running.workers)
+    stop_server(server)
+    redis_server.stop()
+
+
+def test_submit_poll_idempotency_and_conflict(stack: Stack) -> None:
+    with stack.submitter() as c:
+        first = c.post("/v1/submissions", json={"text": "you idiot", "post_id": "idem-1"})
+        again = c.post("/v1/submissions", json={"text": "you idiot", "post_id": "idem-1"})
+        changed = c.post("/v1/submissions", json={"text": "you lovely person", "post_id": "idem-1"})
+        assert first.status_code == 202 and again.status_code == 200
+        assert again.json()["submission_id"] == first.json()["submission_id"]
+        assert changed.status_code == 409 and changed.json()["code"] == "idempotency_conflict"
+        result = stack.wait_done(c, first.json()["submission_id"])
+    assert result["status"] == "done" and result["decision"]["action"] == "hold"
+    assert result["decision"]["reasons"][0]["id"] == "harassment.insult"
+
+
+def test_post_id_is_required_and_scope_enforced(stack: Stack) -> None:
+    with stack.submitter() as c:
+        assert c.post("/v1/submissions", json={"text": "hi"}).status_code == 422
+    with stack.server.client(stack.keys.moderate) as c:
+        assert c.post("/v1/submissions", json={"text": "hi", "post_id": "x"}).status_code == 403
+
+
+def test_callback_to_a_host_not_allow_listed_is_refused(stack: Stack) -> None:
+    with stack.submitter() as c:
+        r = c.post("/v1/submissions", json={"text": "hi", "post_id": "cb-1", "callback_url": "http://169.254.169.254/latest"})
+        internal = c.post("/v1/submissions", json={"text": "hi", "post_id": "cb-2", "callback_url": "http://localhost:6379/"})
+    assert r.status_code == 422 and "allow-list" in r.json()["detail"]
+    assert internal.status_code == 422
+
+
+def test_escalation_queue_ack_and_feedback(stack: Stack, tmp_path: Path) -> None:
+    with stack.submitter() as c:
+        sub = c.post("/v1/submissions", json={"text": "I want to end my life", "post_id": "esc-1"}).json()
+        stack.wait_done(c, sub["submission_id"])
+    with stack.server.client(stack.keys.admin) as admin:
+        assert admin.get("/v1/escalations").status_code == 403  # moderator is its own scope
+    with stack.server.client(stack.keys.moderator) as m:
+        listing = m.get("/v1/escalations", params={"status": "open"}).json()["escalations"]
+        mine = [e for e in listing if e["id"] == sub["submission_id"]]
+        assert mine and mine[0]["priority"] == "normal" and mine[0]["age_seconds"] >= 0 and "distress" in mine[0]["categories"]
+        ages = [e["created_at"] for e in listing]
+        assert ages == sorted(ages)  # oldest first
+        assert m.post(f"/v1/escalations/{sub['submission_id']}/ack").status_code == 200
+        assert sub["submission_id"] not in [e["id"] for e in m.get("/v1/escalations").json()["escalations"]]
+        fb = m.post(
+            f"/v1/decisions/{sub['submission_id']}/feedback",
+            json={"outcome": "upheld", "final_action": "escalate", "categories": ["distress"], "note": "checked in with member"},
+        )
+        assert fb.status_code == 201
+        assert m.post("/v1/decisions/nope/feedback", json={"outcome": "upheld", "final_action": "allow"}).status_code == 404
+    from typer.testing import CliRunner
+
+    from moderation_service.cli import app
+
+    out = tmp_path / "feedback.csv"
+    result = CliRunner().invoke(
+        app, ["feedback", "export", "-o", str(out), "--format", "csv"], env={"MODERATION_REDIS_URL": stack.redis.url}
+    )
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert "decision_id" in text.splitlines()[0] and sub["submission_id"] in text and "upheld" in text
+
+
+def test_worker_killed_mid_job_still_ends_done_once(stack: Stack) -> None:
+    store = stack.store()
+    before = store.decisions_stored()
+    with stack.submitter() as c:
+        sub = c.post("/v1/submissions", json={"text": "[fake sleep=4] a slow one", "post_id": "kill-1"}).json()
+        assert wait_for(lambda: c.get(f"/v1/submissions/{sub['submission_id']}").json()["status"] == "running", 20)
+        victim = stack.workers.pop(0)
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait()
+        stack.add_worker()
+        result = stack.wait_done(c, sub["submission_id"], timeout=40)
+    assert result["status"] == "done" and result["attempt"] == 2
+    assert store.decisions_stored() - before == 1
+
+
+def test_thousand_submissions_two_workers_one_killed(stack: Stack) -> None:
+    store = stack.store()
+    before = store.decisions_stored()
+    stack.add_worker()
+    ids: list[str] = []
+    with stack.submitter() as c:
+        for batch in range(2):
+            items = [{"text": f"post number {batch * 500 + i} about my arthritis", "post_id": f"bulk-{batch}-{i}"} for i in range(500)]
+            r = c.post("/v1/submissions/batch", json={"items": items})
+            assert r.status_code == 202
+            ids += [s["submission_id"] for s in r.json()["submissions"]]
+            if batch == 0:
+                time.sleep(0.5)
+                victim = stack.workers.pop(0)
+                os.kill(victim.pid, signal.SIGKILL)
+                victim.wait()
+                time.sleep(0.5)
+                stack.add_worker()
+    assert len(set(ids)) == 1000
+    assert wait_for(lambda: store.decisions_stored() - before >= 1000, 120, interval=0.5)
+    time.sleep(4)  # leases of jobs in flight at the kill run out and are re-run: still no duplicate
+    statuses = [store.get(i) for i in ids]
+    assert all(s is not None and s.status == "done" for s in statuses)
+    assert store.decisions_stored() - before == 1000
+
+
+def test_redis_outage_503_then_nothing_lost(stack: Stack) -> None:
+    accepted: list[str] = []
+    refused: list[httpx.Response] = []
+    with stack.submitter() as c:
+        for i in range(20):
+            accepted.append(c.post("/v1/submissions", json={"text": f"before {i}", "post_id": f"out-a-{i}"}).json()["submission_id"])
+        stack.redis.stop()
+        for i in range(5):
+            r = c.post("/v1/submissions", json={"text": f"during {i}", "post_id": f"out-b-{i}"})
+            refused.append(r)
+        stack.redis.start()
+        for i in range(20):
+            r = c.post("/v1/submissions", json={"text": f"after {i}", "post_id": f"out-c-{i}"})
+            assert r.status_code == 202
+            accepted.append(r.json()["submission_id"])
+        for sub_id in accepted:
+            assert stack.wait_done(c, sub_id, timeout=60)["status"] == "done"
+    assert all(r.status_code == 503 and r.headers["retry-after"] == "5" for r in refused)
+    assert all(r.json()["code"] == "store_unavailable" for r in refused)
+
+
+class _Receiver(http.server.BaseHTTPRequestHandler):
+    received: list[tuple[bytes, str]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        _Receiver.received.append((body, self.headers["X-Moderation-Signature"]))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_webhook_receiver_down_then_up(stack: Stack) -> None:
+    port = free_port()
+    with stack.submitter() as c:
+        sub = c.post(
+            "/v1/submissions", json={"text": "you idiot", "post_id": "hook-1", "callback_url": f"http://127.0.0.1:{port}/hook"}
+        ).json()
+        assert wait_for(lambda: (c.get(f"/v1/submissions/{sub['submission_id']}").json().get("webhook") or {}).get("attempts", 0) >= 2, 30)
+        receiver = http.server.HTTPServer(("127.0.0.1", port), _Receiver)
+        thread = threading.Thread(target=receiver.serve_forever, daemon=True)
+        thread.start()
+        try:
+            assert wait_for(lambda: c.get(f"/v1/submissions/{sub['submission_id']}").json()["webhook"]["status"] == "delivered", 30)
+        finally:
+            receiver.shutdown()
+            receiver.server_close()
+    body, header = _Receiver.received[-1]
+    assert verify(SECRET, body, header)
+    t = header.split(",")[0].split("=")[1]
+    expected = hmac.new(SECRET.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    assert header.endswith(f"v1={expected}")
+    payload = json.loads(body)
+    assert payload["submission_id"] == sub["submission_id"] and payload["action"] == "hold"
+    assert not verify("wrong-secret-000000000", body, header)
+
+
+def test_text_expires_but_record_and_audit_stay(stack: Stack) -> None:
+    store = Store(stack.redis.client(), text_ttl_s=1, record_ttl_s=3600)
+    sub_id, created = store.create_submission("k1", "ttl-1", {"text": "Quokka-secret-text", "post_id": "ttl-1"}, None)
+    assert created and store.body(sub_id) is not None
+    time.sleep(2.1)
+    assert store.body(sub_id) is None and store.get(sub_id) is not None
+    dump = json.dumps(store.audit_events(5000))
+    assert "Quokka" not in dump and sub_id in dump
+
+
+def test_store_unreachable_is_reported_not_raised_raw() -> None:
+    from moderation_service.store import StoreUnavailable, connect
+
+    store = Store(connect(f"redis://127.0.0.1:{free_port()}/0"), 60, 60)
+    assert store.ping() is False
+    with pytest.raises(StoreUnavailable):
+        store.create_submission("k", "p", {"text": "x"}, None)
+    _ = redis
