@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: install run test lint models bench clean
 
 $(STAMP): pyproject.toml
+	scripts/system-deps
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e ".[dev,detoxify]"
@@ -14,9 +15,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Install and start the service on its embedded defaults (rulebook + models in this repository).
+## Install and start the service on its embedded defaults: Redis (child process), a worker and the API,
+## with the default rulebook and the embedded model. Ctrl-C stops all of them.
 run: install
-	$(BIN)/moderation-service serve
+	$(BIN)/moderation-service run
 
 ## Install and run the linters and the whole test suite.
 test: install

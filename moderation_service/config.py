@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(default=20_000, ge=1, le=1_000_000)
     max_batch: int = Field(default=64, ge=1, le=1000)
     max_body_bytes: int = Field(default=8 << 20, ge=1024)
-    classifiers: str = Field(default="", description="comma-separated classifier names, e.g. 'embedded'")
+    classifiers: str = Field(default="embedded", description="comma-separated classifier names; empty for rules only")
     classifier_timeout_s: float = Field(default=2.0, gt=0)
     classifier_threads: int = Field(default=16, ge=1, le=256)
     model_threads: int = Field(default=1, ge=1, le=64, description="ONNX Runtime intra-op threads per model")

@@ -113,6 +113,7 @@ def stop_server(server: Server) -> None:
         server.process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         server.process.kill()
+        server.process.wait()
 
 
 @pytest.fixture(scope="module")

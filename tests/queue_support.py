@@ -81,3 +81,4 @@ def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
             worker.wait(timeout=15)
         except subprocess.TimeoutExpired:
             worker.kill()
+            worker.wait()

@@ -7,7 +7,6 @@ would pay a fork per job (see benchmarks/queue_throughput.py for the numbers beh
 from __future__ import annotations
 
 import logging
-import signal
 import time
 
 import redis
@@ -27,22 +26,19 @@ def run_worker(settings: Settings, burst: bool = False, name: str | None = None)
     install(ctx)
     reaper = Reaper(ctx)
     reaper.start()
-    stop = {"now": False}
-
-    def _stop(signum: int, frame: object) -> None:
-        stop["now"] = True
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, _stop)
     try:
-        while not stop["now"]:
+        while True:
             worker = SimpleWorker([ctx.queue, ctx.webhook_queue], connection=ctx.store.redis, name=name)
             try:
+                # RQ installs its own SIGINT/SIGTERM handlers: warm shutdown, finishing the current job.
                 worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
-                if burst:
-                    return
             except (redis.ConnectionError, redis.TimeoutError):
-                log.warning("worker lost Redis; retrying")
-                time.sleep(1.0)
+                pass
+            # RQ's loop also quits on a Redis time-out or an unexpected error; only a stop request
+            # (SIGINT/SIGTERM, recorded in the private flag RQ checks itself) ends this process.
+            if burst or getattr(worker, "_stop_requested", False):
+                return
+            log.warning("worker loop ended without a stop request; restarting in 1 s")
+            time.sleep(1.0)
     finally:
         reaper.stopping.set()

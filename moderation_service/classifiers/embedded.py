@@ -131,18 +131,12 @@ class EmbeddedClassifier:
                 windows.append(window)
                 owner.append(index)
         out = np.full((len(texts), len(self.labels)), -np.inf, dtype=np.float32)
-        order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
-        for start in range(0, len(order), 16):
-            chunk = order[start : start + 16]
-            width = max(len(windows[i]) for i in chunk)
-            ids = np.zeros((len(chunk), width), dtype=np.int64)
-            mask = np.zeros((len(chunk), width), dtype=np.int64)
-            for row, i in enumerate(chunk):
-                ids[row, : len(windows[i])] = windows[i]
-                mask[row, : len(windows[i])] = 1
-            result = self._session.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]
-            for row, i in enumerate(chunk):
-                np.maximum(out[owner[i]], result[row], out=out[owner[i]])
+        # One window per run: int8 activations are quantised with a scale taken over the whole input
+        # tensor, so batching (and its padding) would make a post's score depend on its neighbours.
+        for window, index in zip(windows, owner, strict=True):
+            ids = np.array([window], dtype=np.int64)
+            result = self._session.run(["logits"], {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0][0]
+            np.maximum(out[index], result, out=out[index])
         return out
 
     def predict(self, texts: Sequence[str]) -> list[dict[str, float]]:

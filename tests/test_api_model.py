@@ -1,0 +1,40 @@
+"""The API with the real embedded model loaded in its lifespan, over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import Keys, Server, start_server, stop_server
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture(scope="module")
+def model_server(tmp_path_factory: pytest.TempPathFactory, keys: Keys) -> Iterator[Server]:
+    running = start_server(
+        tmp_path_factory.mktemp("model"), keys, {"MODERATION_CLASSIFIERS": "embedded", "MODERATION_CLASSIFIER_TIMEOUT_S": "10"}
+    )
+    yield running
+    stop_server(running)
+
+
+def test_scores_and_model_version_in_every_decision(model_server: Server, keys: Keys) -> None:
+    with model_server.client(keys.moderate) as c:
+        kind = c.post("/v1/moderate", json={"text": "Thank you all, this group has been a lifeline for me"}).json()
+        nasty = c.post("/v1/moderate", json={"text": "You are a pathetic worthless excuse for a human being, nobody wants you"}).json()
+        ready = c.get("/readyz").json()
+    assert kind["action"] == "allow"
+    assert set(kind["scores"]) == {"toxicity", "identity_attack", "threat", "distress", "suicide_risk"}
+    assert nasty["scores"]["toxicity"] > kind["scores"]["toxicity"] + 0.3
+    assert nasty["action"] == "hold"
+    assert kind["models"][0].startswith("embedded@") and "model:embedded" in kind["timings_ms"]
+    assert ready["models"] == kind["models"]
+
+
+def test_long_post_at_the_limit_is_fine(model_server: Server, keys: Keys) -> None:
+    text = ("My knees were sore after the physio session but I am glad I went. " * 400)[:20_000]
+    with model_server.client(keys.moderate) as c:
+        r = c.post("/v1/moderate", json={"text": text})
+    assert r.status_code == 200 and r.json()["action"] == "allow"
