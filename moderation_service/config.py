@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     webhook_backoff_max_s: float = Field(default=600.0, gt=0)
     webhook_timeout_s: float = Field(default=5.0, gt=0)
 
+    # Coral external moderation phase.
+    coral_secrets: dict[str, list[str]] = Field(
+        default_factory=dict, description='JSON: {"<tenantID>": ["<signing secret>", "<previous secret>"]}'
+    )
+    coral_rulebook: str | None = Field(default=None, description="rulebook for Coral comments (default: the default rulebook)")
+    coral_withhold_staff: bool = Field(default=False, description="apply hold/escalate to STAFF, MODERATOR and ADMIN authors")
+
     @field_validator("webhook_secret")
     @classmethod
     def _secret_not_placeholder(cls, value: str) -> str:

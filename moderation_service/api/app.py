@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from moderation_service.api.compat import coral, perspective
 from moderation_service.api.problems import install_problem_handlers, problem
 from moderation_service.api.routes import escalations, health, moderate, rulebooks, signposting, submissions
 from moderation_service.api.state import AppState
@@ -116,7 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="moderation-service", version="0.1.0", lifespan=lifespan)
     install_problem_handlers(app)
-    for module in (health, moderate, rulebooks, signposting, submissions, escalations):
+    for module in (health, moderate, rulebooks, signposting, submissions, escalations, perspective, coral):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app
