@@ -7,10 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: install run test lint models bench clean
 
 $(STAMP): pyproject.toml
-	scripts/system-deps
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[dev,detoxify]"
+	PYTHON=$(PYTHON) scripts/install $(VENV) '-e .[dev,detoxify]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -22,6 +19,7 @@ run: install
 
 ## Install and run the linters and the whole test suite.
 test: install
+	scripts/system-deps --test
 	scripts/lint
 	$(BIN)/python -m pytest
 

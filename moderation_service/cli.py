@@ -37,7 +37,10 @@ def serve(
     """Run the HTTP API. With no keys configured, a development key is created and printed once."""
     import uvicorn
 
+    from moderation_service.metrics import prepare_multiprocess_dir
+
     _dev_key_if_none(Settings(), host, port)
+    prepare_multiprocess_dir()
     uvicorn.run("moderation_service.api.app:create_app", factory=True, host=host, port=port, workers=workers)
 
 
@@ -73,9 +76,12 @@ def run(
     import uvicorn
 
     from moderation_service.embedded_run import start_redis, start_workers, stop
+    from moderation_service.metrics import prepare_multiprocess_dir
 
     redis_process = start_redis(data_dir, redis_port)
     os.environ.setdefault("MODERATION_REDIS_URL", f"redis://127.0.0.1:{redis_port}/0")
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str((data_dir / "metrics").resolve()))
+    prepare_multiprocess_dir()
     settings = Settings()
     _dev_key_if_none(settings, host, port)
     worker_processes = start_workers(workers, {})

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from moderation_service.classifiers.base import Classifier
 from moderation_service.decision import Action, Decision
 from moderation_service.errors import InputError, TextTooLongError
+from moderation_service.metrics import Metrics
 from moderation_service.normalise import normalise
 from moderation_service.policy import PolicyInput, decide
 from moderation_service.rulebook.matcher import AuthorFacts
@@ -53,6 +54,7 @@ class Pipeline:
         max_text_chars: int = 20_000,
         default_locale: str = "en-GB",
         classifier_threads: int = 16,
+        metrics: Metrics | None = None,
     ) -> None:
         self.rulebooks = rulebooks
         self.directory = directory
@@ -61,6 +63,7 @@ class Pipeline:
         self.classifier_timeout_s = classifier_timeout_s
         self.max_text_chars = max_text_chars
         self.default_locale = default_locale
+        self.metrics = metrics
         # Several threads, so one hung model call cannot make every later request time out behind it.
         self._executor = ThreadPoolExecutor(max_workers=classifier_threads, thread_name_prefix="classifier")
 
@@ -113,7 +116,10 @@ class Pipeline:
             timings = {"normalise": normalise_ms[i], "rules": rules_ms[i], **{k: v / len(posts) for k, v in model_ms.items()}}
             timings["policy"] = (time.perf_counter() - t0) * 1000
             timings["total"] = (time.perf_counter() - started) * 1000 / len(posts)
-            decisions.append(decision.model_copy(update={"timings_ms": {k: round(v, 3) for k, v in timings.items()}}))
+            decision = decision.model_copy(update={"timings_ms": {k: round(v, 3) for k, v in timings.items()}})
+            if self.metrics is not None:
+                self.metrics.observe_decision(decision)
+            decisions.append(decision)
         return decisions
 
     def _classify(self, texts: list[str]) -> tuple[list[dict[str, float]], list[str], dict[str, float]]:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from prometheus_client import CollectorRegistry
 from rq import Queue
 
 from moderation_service.api.app import build_pipeline
 from moderation_service.config import Settings
+from moderation_service.metrics import Metrics, create_metrics
 from moderation_service.pipeline import Pipeline
 from moderation_service.queue import redis_client
 from moderation_service.store import Store
@@ -23,6 +25,8 @@ class WorkerContext:
     store: Store
     queue: Queue
     webhook_queue: Queue
+    metrics: Metrics
+    registry: CollectorRegistry
 
 
 _lock = threading.Lock()
@@ -36,7 +40,9 @@ def build(settings: Settings) -> WorkerContext:
     store = Store(client, settings.text_ttl_s, settings.record_ttl_s)
     queue = Queue(settings.queue_name, connection=client)
     webhooks = Queue(f"{settings.queue_name}-webhooks", connection=client)
-    return WorkerContext(settings, build_pipeline(settings), store, queue, webhooks)
+    registry = CollectorRegistry()
+    metrics = create_metrics(registry)
+    return WorkerContext(settings, build_pipeline(settings, metrics), store, queue, webhooks, metrics, registry)
 
 
 def install(context: WorkerContext) -> None:

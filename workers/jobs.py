@@ -55,10 +55,13 @@ def moderate_submission(submission_id: str, attempt: int) -> str:
     ctx = current()
     store = ctx.store
     if not store.claim(submission_id, attempt, ctx.settings.job_lease_s):
+        ctx.metrics.jobs.labels(event="skipped").inc()
         return "skipped"  # finished already, or a newer attempt owns it
+    ctx.metrics.jobs.labels(event="started").inc()
     body = store.body(submission_id)
     if body is None:
         store.fail(submission_id, "text_expired")
+        ctx.metrics.jobs.labels(event="failed").inc()
         return "failed"
     author = body.get("author") or {}
     post = Post(
@@ -73,8 +76,10 @@ def moderate_submission(submission_id: str, attempt: int) -> str:
             decision = ctx.pipeline.moderate(post)
     except Exception as exc:  # e.g. the community's rulebook was removed since submission
         store.fail(submission_id, f"cannot moderate: {exc.__class__.__name__}")
+        ctx.metrics.jobs.labels(event="failed").inc()
         return "failed"
     payload = {"submission_id": submission_id, "post_id": body.get("post_id"), **decision.model_dump(mode="json")}
+    ctx.metrics.jobs.labels(event="finished").inc()
     if store.complete(submission_id, payload):
         record_escalation(decision, submission_id, body.get("post_id"))
         if body.get("callback_url"):
@@ -108,13 +113,11 @@ def deliver_webhook(submission_id: str, attempt: int) -> str:
         ok = 200 <= response.status_code < 300
     except httpx.HTTPError:
         ok = False
-    if ok:
-        ctx.store.webhook_result(submission_id, "delivered", attempt)
-        return "delivered"
-    if attempt >= settings.webhook_max_attempts:
-        ctx.store.webhook_result(submission_id, "undelivered", attempt)
-        return "undelivered"
-    ctx.store.webhook_result(submission_id, "retrying", attempt)
+    outcome = "delivered" if ok else ("undelivered" if attempt >= settings.webhook_max_attempts else "retrying")
+    ctx.metrics.webhooks.labels(outcome=outcome).inc()
+    ctx.store.webhook_result(submission_id, outcome, attempt)
+    if outcome != "retrying":
+        return outcome
     due = time.time() + _backoff(settings.webhook_backoff_base_s, settings.webhook_backoff_max_s, attempt)
     ctx.store.schedule_webhook(f"{submission_id}:{attempt + 1}", due)
     return "retrying"

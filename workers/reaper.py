@@ -62,9 +62,11 @@ class Reaper(threading.Thread):
         )
         if attempt > 0:
             self.requeued += 1
+            self.ctx.metrics.jobs.labels(event="requeued").inc()
             self._enqueue(sub_id, attempt)
         elif attempt == 0:
             self.failed += 1
+            self.ctx.metrics.jobs.labels(event="abandoned").inc()
             log.error("submission failed after all attempts", extra={"submission": sub_id})
 
     def _check_queued(self, sub_id: str) -> None:

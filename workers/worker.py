@@ -7,12 +7,16 @@ would pay a fork per job (see benchmarks/queue_throughput.py for the numbers beh
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 import redis
+from prometheus_client import multiprocess, start_http_server
 from rq import SimpleWorker
 
 from moderation_service.config import Settings
+from moderation_service.logs import configure_logging
+from moderation_service.metrics import scrape_registry
 from workers.context import build, install
 from workers.reaper import Reaper
 
@@ -22,10 +26,14 @@ log = logging.getLogger(__name__)
 
 
 def run_worker(settings: Settings, burst: bool = False, name: str | None = None) -> None:
+    configure_logging(settings.log_level)
     ctx = build(settings)
     install(ctx)
     reaper = Reaper(ctx)
     reaper.start()
+    if settings.worker_metrics_port is not None:
+        # Workers on other machines than the API are scraped here (in multiprocess mode: all local processes).
+        start_http_server(settings.worker_metrics_port, addr="0.0.0.0", registry=scrape_registry(ctx.registry))
     try:
         while True:
             worker = SimpleWorker([ctx.queue, ctx.webhook_queue], connection=ctx.store.redis, name=name)
@@ -42,3 +50,5 @@ def run_worker(settings: Settings, burst: bool = False, name: str | None = None)
             time.sleep(1.0)
     finally:
         reaper.stopping.set()
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]

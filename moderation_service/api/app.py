@@ -5,20 +5,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
 from moderation_service.api.compat import coral, perspective
-from moderation_service.api.problems import install_problem_handlers, problem
+from moderation_service.api.middleware import BodyLimit, RequestLog
+from moderation_service.api.problems import install_problem_handlers
 from moderation_service.api.routes import escalations, health, moderate, rulebooks, signposting, submissions
 from moderation_service.api.state import AppState
 from moderation_service.classifiers.base import create_classifier
 from moderation_service.config import Settings
 from moderation_service.errors import ConfigError, RulebookError
 from moderation_service.keys import KeyStore
+from moderation_service.logs import configure_logging
+from moderation_service.metrics import Metrics, QueueCollector, create_metrics, scrape_registry
 from moderation_service.pipeline import Pipeline
 from moderation_service.queue import store_from_settings
 from moderation_service.rulebook.registry import RulebookSet
@@ -43,7 +47,7 @@ def load_keys(settings: Settings) -> KeyStore:
     return keys
 
 
-def build_pipeline(settings: Settings) -> Pipeline:
+def build_pipeline(settings: Settings, metrics: Metrics | None = None) -> Pipeline:
     """Everything the core needs, loaded once per process (API or worker)."""
     directory = load_directory(settings.rules_dir / "signposting")
     books = RulebookSet(settings.rules_dir, settings.default_rulebook, directory.helpline_numbers())
@@ -58,68 +62,46 @@ def build_pipeline(settings: Settings) -> Pipeline:
         max_text_chars=settings.max_text_chars,
         default_locale=settings.default_locale,
         classifier_threads=settings.classifier_threads,
+        metrics=metrics,
     )
+    if metrics is not None:
+        metrics.set_versions(((b.name, b.version) for b in books.all()), pipeline.model_versions)
     return pipeline
 
 
-class BodyLimit:
-    """Refuse bodies over ``limit`` bytes with 413 before they are read into memory."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(scope, receive, send)
-            return
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise _TooLarge
-            return message
-
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await self._refuse(scope, receive, send)
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(413, "body_too_large", "Body too large", f"request bodies are limited to {self.limit} bytes")
-        await response(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
-
-
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, registry: CollectorRegistry | None = None) -> FastAPI:
     settings = settings or Settings()
+    configure_logging(settings.log_level)
     keys = load_keys(settings)
+    process_registry = registry or CollectorRegistry()
+    metrics = create_metrics(process_registry)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pipeline = build_pipeline(settings)
-        app.state.moderation = AppState(settings, keys, pipeline, store_from_settings(settings))
+        pipeline = build_pipeline(settings, metrics)
+        store = store_from_settings(settings)
+        app.state.moderation = AppState(settings, keys, pipeline, store)
+        collectors = [QueueCollector(store, [settings.queue_name, f"{settings.queue_name}-webhooks"])] if store else []
+        app.state.scrape_registry = scrape_registry(process_registry, collectors)
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGHUP, _reload_on_signal, pipeline.rulebooks)
         yield
         pipeline.close()
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
     app = FastAPI(title="moderation-service", version="0.1.0", lifespan=lifespan)
     install_problem_handlers(app)
     for module in (health, moderate, rulebooks, signposting, submissions, escalations, perspective, coral):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(RequestLog, metrics=metrics)
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics(request: Request) -> Response:
+        return Response(generate_latest(request.app.state.scrape_registry), media_type=CONTENT_TYPE_LATEST)
+
     return app
 
 

@@ -1,0 +1,153 @@
+"""Every Prometheus metric of the service, created by one function from a registry.
+
+Labels are routes, stages, actions, categories, rule ids, outcomes and versions: never post text,
+author ids or post ids. In production set ``PROMETHEUS_MULTIPROC_DIR`` (wiped at start by
+``serve``/``run``): every uvicorn and RQ worker process writes its own file and ``/metrics``
+aggregates them; version "info" metrics are gauges (Info is not supported in multiprocess mode).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from moderation_service.decision import Decision
+
+if TYPE_CHECKING:
+    from moderation_service.store import Store
+
+__all__ = ["Metrics", "QueueCollector", "create_metrics", "prepare_multiprocess_dir", "scrape_registry"]
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    requests: Counter
+    request_latency: Histogram
+    stage_latency: Histogram
+    decisions: Counter
+    decision_categories: Counter
+    rule_hits: Counter
+    degraded: Counter
+    jobs: Counter
+    webhooks: Counter
+    versions: Gauge
+
+    def observe_decision(self, decision: Decision) -> None:
+        """Count a decision and time its stages (called by the pipeline for every post)."""
+        self.decisions.labels(action=decision.action.value).inc()
+        for category in {r.category for r in decision.reasons}:
+            self.decision_categories.labels(category=category, action=decision.action.value).inc()
+        for reason in decision.reasons:
+            if reason.source == "rule":
+                self.rule_hits.labels(rule_id=reason.id).inc()
+        if decision.degraded:
+            self.degraded.inc()
+        for stage, ms in decision.timings_ms.items():
+            if stage != "total":
+                self.stage_latency.labels(stage=stage).observe(ms / 1000)
+
+    def set_versions(self, rulebooks: Iterable[tuple[str, str]], models: Iterable[str]) -> None:
+        for name, version in rulebooks:
+            self.versions.labels(kind="rulebook", name=name, version=version).set(1)
+        for model in models:
+            name, _, version = model.partition("@")
+            self.versions.labels(kind="model", name=name, version=version).set(1)
+
+
+def create_metrics(registry: CollectorRegistry) -> Metrics:
+    return Metrics(
+        requests=Counter("moderation_http_requests_total", "HTTP requests", ["route", "method", "status"], registry=registry),
+        request_latency=Histogram(
+            "moderation_http_request_duration_seconds", "HTTP request latency", ["route"], buckets=LATENCY_BUCKETS, registry=registry
+        ),
+        stage_latency=Histogram(
+            "moderation_pipeline_stage_duration_seconds", "Pipeline stage latency", ["stage"], buckets=LATENCY_BUCKETS, registry=registry
+        ),
+        decisions=Counter("moderation_decisions_total", "Decisions by action", ["action"], registry=registry),
+        decision_categories=Counter(
+            "moderation_decision_categories_total", "Decisions by category with a reason", ["category", "action"], registry=registry
+        ),
+        rule_hits=Counter("moderation_rule_hits_total", "Rule hits by rule id", ["rule_id"], registry=registry),
+        degraded=Counter("moderation_degraded_decisions_total", "Decisions made without a classifier", registry=registry),
+        jobs=Counter("moderation_jobs_total", "Queue jobs by event", ["event"], registry=registry),
+        webhooks=Counter("moderation_webhook_deliveries_total", "Webhook delivery attempts by outcome", ["outcome"], registry=registry),
+        versions=Gauge(
+            "moderation_version_info",
+            "Loaded rulebook and model versions (1 = loaded)",
+            ["kind", "name", "version"],
+            registry=registry,
+            multiprocess_mode="liveall",
+        ),  # fmt: skip
+    )
+
+
+class QueueCollector(Collector):
+    """Queue depth, oldest job age and the human queue, read from Redis at scrape time."""
+
+    def __init__(self, store: Store, queue_names: list[str]) -> None:
+        self.store = store
+        self.queue_names = queue_names
+
+    def collect(self) -> Iterator[Metric]:
+        from moderation_service.store import PENDING, StoreUnavailable
+
+        depth = GaugeMetricFamily("moderation_queue_depth", "Jobs waiting in the queue", labels=["queue"])
+        oldest = GaugeMetricFamily("moderation_queue_oldest_age_seconds", "Age of the oldest unfinished submission")
+        open_count = GaugeMetricFamily("moderation_escalations_open", "Escalations waiting for a person", labels=["priority"])
+        open_age = GaugeMetricFamily(
+            "moderation_escalation_oldest_open_age_seconds", "Age of the oldest open escalation (0 when none)", labels=["priority"]
+        )
+        up = GaugeMetricFamily("moderation_store_up", "Whether Redis answered this scrape")
+        try:
+            redis = self.store.redis
+            for name in self.queue_names:
+                depth.add_metric([name], float(redis.llen(f"rq:queue:{name}")))
+            first = redis.zrange(PENDING, 0, 0, withscores=True)
+            oldest.add_metric([], time.time() - float(first[0][1]) if first else 0.0)
+            counts = {"urgent": 0, "normal": 0}
+            ages = {"urgent": 0.0, "normal": 0.0}
+            for item in self.store.open_escalations(limit=10_000):  # oldest first
+                priority = item["priority"]
+                counts[priority] = counts.get(priority, 0) + 1
+                ages[priority] = max(ages.get(priority, 0.0), float(item["age_seconds"]))
+            for priority, count in counts.items():
+                open_count.add_metric([priority], float(count))
+                open_age.add_metric([priority], ages[priority])
+            up.add_metric([], 1.0)
+        except (StoreUnavailable, OSError, Exception):  # a scrape must never fail because Redis is down
+            up.add_metric([], 0.0)
+            yield up
+            return
+        yield from (depth, oldest, open_count, open_age, up)
+
+
+def prepare_multiprocess_dir() -> None:
+    """Wipe stale per-process files from an earlier run (the client's documented requirement)."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+        Path(folder).mkdir(parents=True, exist_ok=True)
+
+
+def scrape_registry(process_registry: CollectorRegistry, extra: Iterable[Collector] = ()) -> CollectorRegistry:
+    """What ``/metrics`` exposes (built once per process): every process's files in multiprocess
+    mode, else this process's registry; plus collectors that read live state (Redis)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    else:
+        registry = process_registry
+    for collector in extra:
+        registry.register(collector)
+    return registry
