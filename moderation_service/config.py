@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=3, ge=1, le=20)
     requeue_stale_after_s: float = Field(default=120.0, gt=0, description="a queued submission not started by then is re-queued")
     reaper_interval_s: float = Field(default=1.0, gt=0)
+    worker_class: str = Field(default="simple", pattern="^(simple|fork)$", description="simple: jobs run in the preloaded process")
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535, description="serve a worker's /metrics here")
     max_submission_batch: int = Field(default=500, ge=1, le=5000)
     webhook_secret: str = Field(default="", description="HMAC-SHA256 key for X-Moderation-Signature")

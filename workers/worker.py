@@ -12,7 +12,7 @@ import time
 
 import redis
 from prometheus_client import multiprocess, start_http_server
-from rq import SimpleWorker
+from rq import SimpleWorker, Worker
 
 from moderation_service.config import Settings
 from moderation_service.logs import configure_logging
@@ -36,7 +36,8 @@ def run_worker(settings: Settings, burst: bool = False, name: str | None = None)
         start_http_server(settings.worker_metrics_port, addr="0.0.0.0", registry=scrape_registry(ctx.registry))
     try:
         while True:
-            worker = SimpleWorker([ctx.queue, ctx.webhook_queue], connection=ctx.store.redis, name=name)
+            worker_class = SimpleWorker if settings.worker_class == "simple" else Worker
+            worker = worker_class([ctx.queue, ctx.webhook_queue], connection=ctx.store.redis, name=name)
             try:
                 # RQ installs its own SIGINT/SIGTERM handlers: warm shutdown, finishing the current job.
                 worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
