@@ -78,12 +78,17 @@ def main() -> None:
         signature = "sha256=" + hmac.new(CORAL_SECRET.encode(), body, hashlib.sha256).hexdigest()
         return "POST", "/integrations/coral/moderation-phase", {"content": body, "headers": {"X-Coral-Signature": signature}}
 
+    def perspective(i: int) -> tuple[str, str, dict[str, object]]:
+        body = {"comment": {"text": texts[i % len(texts)]}, "requestedAttributes": {"TOXICITY": {}, "THREAT": {}}}
+        return "POST", "/v1alpha1/comments:analyze", {"json": body, "params": {"key": stack.token}}
+
     rows: dict[str, dict[str, float]] = {}
     try:
         asyncio.run(load(stack.url, 4, 40, moderate))  # warm-up
         for concurrency in (1, 8, 32, 64):
             rows[f"/v1/moderate, {concurrency} concurrent"] = asyncio.run(load(stack.url, concurrency, REQUESTS, moderate))
         rows["Coral moderation phase, 32 concurrent"] = asyncio.run(load(stack.url, 32, REQUESTS, coral))
+        rows["Perspective comments:analyze, 32 concurrent"] = asyncio.run(load(stack.url, 32, REQUESTS, perspective))
     finally:
         stack.stop()
     md = ["## API under load (127.0.0.1, 50-word posts, rules + embedded model)", "",

@@ -25,7 +25,7 @@ from moderation_service.training.datasets import Example, load_training_data
 from moderation_service.training.metrics import binary_metrics
 from moderation_service.training.plots import save_plots
 
-__all__ = ["Task", "evaluate_csv", "evaluate_suite", "shipped_thresholds"]
+__all__ = ["Task", "evaluate_csv", "evaluate_suite", "shipped_thresholds", "suite_markdown"]
 
 MAX_CHARS = 20_000
 
@@ -163,7 +163,38 @@ def evaluate_suite(
     counsel = [e.text for e in load_training_data(root, handwritten).dev if e.source == "counsel_chat"]
     report["counsel_chat_dev_policy"] = _policy_rates(pipeline, counsel)
     _write(out_dir, report, "suite.json")
+    (out_dir / "suite.md").write_text(suite_markdown(report))
     return report
+
+
+def suite_markdown(report: dict[str, Any]) -> str:
+    """The suite as the tables the model card shows."""
+    lines = [
+        f"Model `{report['model']}`; shipped thresholds (lowest acting band): {report['shipped_thresholds']}",
+        "",
+        "| dev set | category | n | ROC AUC | PR AUC | macro-F1 @0.5 | F1 @0.5 | best macro-F1 (threshold) | ECE | macro-F1 @shipped |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, task in report["tasks"].items():
+        a, s = task["at_0.5"], task["at_shipped_threshold"]
+        best = f"{a.get('best_macro_f1', '-')} ({a.get('best_threshold', '-')})"
+        lines.append(
+            f"| {name} ({task['note']}) | {task['category']} | {int(a['n'])} | {a.get('roc_auc', '-')} | {a.get('pr_auc', '-')} | "
+            f"{a['macro_f1']} | {a['f1']} | {best} | {a['ece']} | {s['macro_f1']} |"
+        )
+    medical, counsel = report["medical_qa_dev_policy"], report["counsel_chat_dev_policy"]
+    madlibs = report["bias_madlibs_not_bad_fpr_at_shipped"]
+    lines += [
+        "",
+        f"- Identity-term swap (wiki_toxicity_identity original minus fuzzed ROC AUC): {report['identity_swap_auc_loss']}",
+        f"- bias_madlibs NOT_BAD sentences flagged at the shipped thresholds (n={madlibs['n']}): "
+        f"toxicity {madlibs['toxicity']:.2%}, identity_attack {madlibs['identity_attack']:.2%}",
+        f"- medical_qa_forums dev (n={medical['n']}), default rulebook + model: held {medical['held']:.2%}, "
+        f"escalated {medical['escalated']:.2%}, signposted {medical['signposted']:.2%}",
+        f"- counsel_chat dev (n={counsel['n']}): held {counsel['held']:.2%}, escalated {counsel['escalated']:.2%}, "
+        f"signposted {counsel['signposted']:.2%}",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def _write(out_dir: Path, report: dict[str, Any], name: str = "eval.json") -> None:
