@@ -11,9 +11,9 @@ from moderation_service.keys import KeyStore
 from moderation_service.pipeline import Pipeline
 from moderation_service.rulebook.registry import RulebookSet
 from moderation_service.signposting import SignpostDirectory
-from moderation_service.store import Store
+from moderation_service.store import Store, StoreUnavailable
 
-__all__ = ["AppState", "state_of"]
+__all__ = ["AppState", "require_store", "state_of"]
 
 
 @dataclass
@@ -30,6 +30,13 @@ class AppState:
     @property
     def directory(self) -> SignpostDirectory:
         return self.pipeline.directory
+
+
+def require_store(state: AppState) -> Store:
+    """The store, or StoreUnavailable (HTTP 503 + Retry-After) when no Redis is configured."""
+    if state.store is None:
+        raise StoreUnavailable("the queue is not configured (MODERATION_REDIS_URL)")
+    return state.store
 
 
 def state_of(request: Request) -> AppState:

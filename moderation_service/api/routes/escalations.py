@@ -11,9 +11,8 @@ from pydantic import Field
 
 from moderation_service.api.auth import require
 from moderation_service.api.problems import problem
-from moderation_service.api.routes.submissions import _store
 from moderation_service.api.schemas import StrictModel
-from moderation_service.api.state import state_of
+from moderation_service.api.state import require_store, state_of
 from moderation_service.decision import Action
 from moderation_service.keys import ApiKey
 
@@ -40,19 +39,19 @@ def list_escalations(
     request: Request, key: Moderator, status: Annotated[str, Query(pattern="^open$")] = "open", limit: int = Query(100, ge=1, le=1000)
 ) -> dict[str, Any]:
     """Open escalations, oldest first, each with its age in seconds."""
-    return {"escalations": _store(state_of(request)).open_escalations(limit)}
+    return {"escalations": require_store(state_of(request)).open_escalations(limit)}
 
 
 @router.post("/escalations/{decision_id}/ack")
 def ack_escalation(decision_id: str, request: Request, key: Moderator) -> JSONResponse:
-    if not _store(state_of(request)).ack_escalation(decision_id, key.id):
+    if not require_store(state_of(request)).ack_escalation(decision_id, key.id):
         return problem(404, "not_found", "Not found", "no open escalation with that id")
     return JSONResponse({"id": decision_id, "status": "acked"})
 
 
 @router.post("/decisions/{decision_id}/feedback", status_code=201)
 def feedback(decision_id: str, body: Feedback, request: Request, key: Moderator) -> JSONResponse:
-    store = _store(state_of(request))
+    store = require_store(state_of(request))
     if not store.decision_exists(decision_id):
         return problem(404, "not_found", "Not found", "no decision with that id (or its record has expired)")
     store.add_feedback(decision_id, body.model_dump(mode="json"), key.id)

@@ -17,11 +17,10 @@ from rq import Queue
 
 from moderation_service.api.auth import require
 from moderation_service.api.schemas import ModerateRequest, StrictModel
-from moderation_service.api.state import AppState, state_of
+from moderation_service.api.state import AppState, require_store, state_of
 from moderation_service.errors import InputError
 from moderation_service.keys import ApiKey
 from moderation_service.queue import JOB_FUNCTION, job_id
-from moderation_service.store import Store, StoreUnavailable
 from moderation_service.webhooks import check_callback_url
 
 __all__ = ["router"]
@@ -39,18 +38,12 @@ class SubmissionBatch(StrictModel):
     items: list[SubmissionRequest] = Field(min_length=1)
 
 
-def _store(state: AppState) -> Store:
-    if state.store is None:
-        raise StoreUnavailable("the queue is not configured (MODERATION_REDIS_URL)")
-    return state.store
-
-
 def _accept(state: AppState, key: ApiKey, item: SubmissionRequest) -> tuple[dict[str, Any], bool]:
     state.pipeline.check(item.to_post())
     state.rulebooks.get(item.community)
     if item.callback_url:
         check_callback_url(item.callback_url, state.settings.allowed_callback_hosts)
-    store = _store(state)
+    store = require_store(state)
     body = item.model_dump(mode="json")
     sub_id, created = store.create_submission(key.id, item.post_id, body, item.callback_url)
     if created:
@@ -90,7 +83,7 @@ def submit_batch(body: SubmissionBatch, request: Request, key: Submitter) -> JSO
 
 @router.get("/{submission_id}")
 def get_submission(submission_id: str, request: Request, key: Submitter) -> JSONResponse:
-    submission = _store(state_of(request)).get(submission_id)
+    submission = require_store(state_of(request)).get(submission_id)
     if submission is None:
         return JSONResponse(
             {"type": "urn:moderation-service:problem:not_found", "title": "Not found", "status": 404, "code": "not_found",
