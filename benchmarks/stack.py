@@ -41,7 +41,11 @@ class Stack:
         for worker in self.workers:
             worker.terminate()
         for worker in self.workers:
-            worker.wait(timeout=30)
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
         self.workers.clear()
 
     def stop(self) -> None:

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -114,6 +115,9 @@ class EmbeddedClassifier:
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        # At most one model run per core at a time: with more, runs time-slice each other and every
+        # request gets slower; queued here (first come, first served) the tail latency stays short.
+        self._slots = threading.BoundedSemaphore(max(1, (os.cpu_count() or 1) // threads))
 
     def _windows(self, ids: list[int]) -> list[list[int]]:
         """Overlapping windows of at most max_length tokens (with [CLS]/[SEP]); latency stays linear."""
@@ -135,7 +139,8 @@ class EmbeddedClassifier:
         # tensor, so batching (and its padding) would make a post's score depend on its neighbours.
         for window, index in zip(windows, owner, strict=True):
             ids = np.array([window], dtype=np.int64)
-            result = self._session.run(["logits"], {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0][0]
+            with self._slots:
+                result = self._session.run(["logits"], {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0][0]
             np.maximum(out[index], result, out=out[index])
         return out
 
