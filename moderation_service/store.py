@@ -270,10 +270,13 @@ class Store:
 
     def open_escalations(self, limit: int = 100) -> list[dict[str, Any]]:
         ids = [m.decode() for m in self._call(self.redis.zrange, ESCALATIONS_OPEN, 0, limit - 1)]
+        pipe = self.redis.pipeline(transaction=False)  # one round trip, however many are open
+        for decision_id in ids:
+            pipe.hgetall(f"{P}esc:{decision_id}")
+        rows = self._call(pipe.execute) if ids else []
         now = time.time()
         out = []
-        for decision_id in ids:
-            raw = self._call(self.redis.hgetall, f"{P}esc:{decision_id}")
+        for decision_id, raw in zip(ids, rows, strict=True):
             if not raw:
                 continue
             row = {k.decode(): v.decode() for k, v in raw.items()}

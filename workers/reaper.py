@@ -13,7 +13,6 @@ import threading
 import time
 
 import redis
-from rq.job import Job, JobStatus
 
 from moderation_service.queue import JOB_FUNCTION, WEBHOOK_FUNCTION, job_id
 from moderation_service.store import StoreUnavailable
@@ -70,21 +69,18 @@ class Reaper(threading.Thread):
             log.error("submission failed after all attempts", extra={"submission": sub_id})
 
     def _check_queued(self, sub_id: str) -> None:
-        """A queued submission whose job vanished (e.g. Redis restarted between writes) is queued again."""
+        """A queued submission whose job is no longer waiting in the queue is queued again.
+
+        That covers a job lost between writes, and a worker killed after it took the job from the
+        queue but before it claimed it (RQ would leave that job "started" for ever: rq#152).
+        Claimed (running) submissions are the lease's business.
+        """
         submission = self.ctx.store.get(sub_id)
-        if submission is None or submission.status not in ("queued", "running"):
+        if submission is None or submission.status != "queued":
             return
-        try:
-            job = Job.fetch(job_id(sub_id, submission.attempt), connection=self.ctx.store.redis)
-            status = job.get_status(refresh=False)
-        except Exception:  # rq raises NoSuchJobError and friends; all mean "not queued"
-            status = None
-        if status in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED):
-            self.ctx.store.touch_pending(sub_id)
-            return
-        if submission.status == "running":
-            return  # its lease decides
-        self._enqueue(sub_id, submission.attempt)
+        waiting = self.ctx.store.redis.lpos(self.ctx.queue.key, job_id(sub_id, submission.attempt))
+        if waiting is None:
+            self._enqueue(sub_id, submission.attempt)
         self.ctx.store.touch_pending(sub_id)
 
     def _enqueue(self, sub_id: str, attempt: int) -> None:
