@@ -18,6 +18,7 @@ from typing import Any
 
 import redis
 
+from moderation_service.decision import Decision, Priority
 from moderation_service.errors import ModerationError
 
 __all__ = ["IdempotencyConflict", "Store", "StoreUnavailable", "Submission", "connect"]
@@ -249,6 +250,11 @@ class Store:
         self._call(pipe.execute)
 
     # --- escalations ---------------------------------------------------------------------------
+    def escalate(self, decision_id: str, decision: Decision, post_id: str | None = None, context: str = "") -> None:
+        """Put an escalated decision on the human queue, with its priority and categories (never its text)."""
+        categories = sorted({r.category for r in decision.reasons})
+        self.add_escalation(decision_id, (decision.priority or Priority.normal).value, post_id, categories, context)
+
     def add_escalation(self, decision_id: str, priority: str, post_id: str | None, categories: list[str], context: str = "") -> None:
         now = time.time()
         pipe = self.redis.pipeline()
@@ -302,10 +308,6 @@ class Store:
             pipe.xadd(AUDIT, {"event": "escalation_acked", "id": decision_id, "key_id": key_id}, maxlen=100_000, approximate=True)
             self._call(pipe.execute)
         return bool(removed)
-
-    def oldest_open_escalation_age(self) -> float | None:
-        first = self._call(self.redis.zrange, ESCALATIONS_OPEN, 0, 0, withscores=True)
-        return time.time() - float(first[0][1]) if first else None
 
     # --- feedback ------------------------------------------------------------------------------
     def add_feedback(self, decision_id: str, feedback: dict[str, Any], key_id: str) -> None:

@@ -28,9 +28,7 @@ log = logging.getLogger(__name__)
 def record_escalation(decision: Decision, decision_id: str, post_id: str | None, context: str = "") -> None:
     """Escalations go to the human queue, whichever path produced them."""
     if decision.action is Action.escalate:
-        categories = sorted({r.category for r in decision.reasons})
-        priority = decision.priority.value if decision.priority else "normal"
-        current().store.add_escalation(decision_id, priority, post_id, categories, context)
+        current().store.escalate(decision_id, decision, post_id, context)
 
 
 @contextlib.contextmanager

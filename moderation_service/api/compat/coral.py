@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from moderation_service.api.problems import problem
 from moderation_service.api.state import AppState, state_of
-from moderation_service.decision import Action, Decision, Priority
+from moderation_service.decision import Action, Decision
 from moderation_service.errors import InputError
 from moderation_service.pipeline import Post
 from moderation_service.store import StoreUnavailable
@@ -94,10 +94,8 @@ def _response(decision: Decision) -> dict[str, Any]:
 def _record_escalation(state: AppState, decision: Decision, request: ExternalModerationRequest) -> None:
     if state.store is None:
         return
-    categories = sorted({r.category for r in decision.reasons})
-    priority = (decision.priority or Priority.normal).value
     try:
-        state.store.add_escalation(secrets.token_hex(12), priority, None, categories, context=request.story.url)
+        state.store.escalate(secrets.token_hex(12), decision, context=request.story.url)
     except StoreUnavailable:
         log.error("coral escalation not recorded: store unavailable")
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from moderation_service.api.auth import require
 from moderation_service.api.schemas import BatchRequest, BatchResponse, ModerateRequest, ModerationResult
 from moderation_service.api.state import AppState, state_of
-from moderation_service.decision import Action, Decision, Priority
+from moderation_service.decision import Action, Decision
 from moderation_service.errors import InputError, TextTooLongError
 from moderation_service.keys import ApiKey
 from moderation_service.store import StoreUnavailable
@@ -60,8 +60,7 @@ def _record(state: AppState, decision: Decision, post_id: str | None) -> str | N
         return None
     decision_id = secrets.token_hex(12)
     try:
-        categories = sorted({r.category for r in decision.reasons})
-        state.store.add_escalation(decision_id, (decision.priority or Priority.normal).value, post_id, categories)
+        state.store.escalate(decision_id, decision, post_id)
     except StoreUnavailable:
         log.error("escalation not recorded: store unavailable", extra={"action": decision.action.value})
         return None
