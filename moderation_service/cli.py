@@ -121,7 +121,8 @@ def rules_check(files: Annotated[list[Path], typer.Argument(help="rule files to 
 
 @rules_app.command("test")
 def rules_test(file: Annotated[Path, typer.Argument(help="rule file whose tests to run")]) -> None:
-    """Run the file's own tests (rules only); print failures in a table and exit 1 if any."""
+    """Run the file's own tests (rules and crisis grammars); print failures in a table and exit 1 if any."""
+    from moderation_service.crisis import CrisisDetector, load_grammars
     from moderation_service.rulebook import load_rulebook
     from moderation_service.rulebook.testing import run_rule_tests
 
@@ -133,7 +134,13 @@ def rules_test(file: Annotated[Path, typer.Argument(help="rule file whose tests 
         for problem in exc.problems:
             err.print(str(problem), markup=False, highlight=False)
         raise typer.Exit(2) from exc
-    total, failures = run_rule_tests(book, directory)
+    try:
+        crisis = CrisisDetector(load_grammars(settings.rules_dir / "crisis"))
+    except RulebookError as exc:
+        for problem in exc.problems:
+            err.print(str(problem), markup=False, highlight=False)
+        raise typer.Exit(2) from exc
+    total, failures = run_rule_tests(book, directory, crisis)
     if failures:
         table = Table(title=f"{len(failures)} failing expectation(s) in {file}")
         for column in ("test #", "text", "expected", "got"):
@@ -202,7 +209,7 @@ def classify(
     """Moderate a file of posts (backfills, evaluation); malformed lines are reported and skipped."""
     from moderation_service.classify_file import classify_lines
 
-    settings = Settings()
+    settings = Settings().model_copy(update={"classifier_timeout_s": None})  # a backfill waits for every model run
     try:
         bad = classify_lines(settings, input, output, rulebook, batch_size, err)
     except ModerationError as exc:
@@ -244,10 +251,36 @@ def train(
     sys.stdout.write(json.dumps(meta["dev_metrics"], indent=1) + "\n")
 
 
+@app.command("train-risk-heads")
+def train_risk_heads(
+    corpus: Annotated[Path, typer.Option(help="folder of the project's crisis corpus (*.jsonl)")] = Path("models/training_data/crisis"),
+    datasets: Annotated[Path, typer.Option(help="folder of the shared labelled datasets (health-question negatives)")] = Path(
+        "../shared/datasets"
+    ),
+    output: Annotated[Path, typer.Option(help="where risk_heads.json goes (the shipped one is models/embedded)")] = Path(
+        "trained-risk-heads"
+    ),
+    seed: Annotated[int, typer.Option(help="random seed")] = 13,
+) -> None:
+    """Train the crisis risk-dimension and level heads on the embedded encoder (CPU, about two minutes)."""
+    from moderation_service.training.risk_heads import HeadsConfig
+    from moderation_service.training.risk_heads import train_risk_heads as run
+
+    settings = Settings()
+    for folder, what in ((corpus, "crisis corpus"), (datasets, "shared datasets")):
+        if not folder.is_dir():
+            err.print(f"{what} not found at {folder}: pass --{'corpus' if what == 'crisis corpus' else 'datasets'} PATH", markup=False)
+            raise typer.Exit(2)
+    cfg = HeadsConfig(corpus, datasets, settings.models_dir / "embedded", output, settings.cache_dir, seed=seed)
+    meta = run(cfg, lambda message: err.print(message, highlight=False))
+    sys.stdout.write(json.dumps(meta["dev_metrics"], indent=1) + "\n")
+    err.print(f"written {output / 'risk_heads.json'}; copy it into {settings.models_dir / 'embedded'} to ship it")
+
+
 def _classifier_and_pipeline(settings: Settings) -> tuple[Any, Any]:
     from moderation_service.api.app import build_pipeline
 
-    settings = settings.model_copy(update={"classifiers": settings.classifiers or "embedded", "classifier_timeout_s": 600.0})
+    settings = settings.model_copy(update={"classifiers": settings.classifiers or "embedded", "classifier_timeout_s": None})
     pipeline = build_pipeline(settings)
     return pipeline.classifiers[0], pipeline
 
@@ -259,12 +292,19 @@ def evaluate(
     text_col: Annotated[str, typer.Option(help="text column")] = "text",
     label_col: Annotated[str, typer.Option(help="label column (0/1)")] = "label",
     suite: Annotated[bool, typer.Option(help="run every shared dev set and the policy checks")] = False,
+    functional: Annotated[
+        str | None, typer.Option(help="run a functional test suite from tests/suites/<name> (crisis or abuse); exit 1 if a CI gate fails")
+    ] = None,
+    suites_dir: Annotated[Path, typer.Option(help="folder of functional suites (for --functional)")] = Path("tests/suites"),
     datasets: Annotated[Path, typer.Option(help="shared datasets folder (for --suite)")] = Path("../shared/datasets"),
     out_dir: Annotated[Path, typer.Option("--out", help="folder for JSON and PNG")] = Path("eval-results"),
 ) -> None:
-    """ROC AUC, PR AUC, macro-F1 at 0.5 and at the shipped thresholds, calibration error, plots."""
+    """ROC AUC, PR AUC, macro-F1 at 0.5 and at the shipped thresholds, calibration error, plots; or a functional suite."""
     from moderation_service.training.evaluate import evaluate_csv, evaluate_suite
 
+    if functional is not None:
+        _run_functional(functional, suites_dir, out_dir)
+        return
     classifier, pipeline = _classifier_and_pipeline(Settings())
     if suite:
         handwritten = Path("models/training_data/handwritten.yaml")
@@ -276,6 +316,48 @@ def evaluate(
         raise typer.Exit(2)
     sys.stdout.write(json.dumps(report, indent=1) + "\n")
     err.print(f"written to {out_dir}/")
+
+
+def _run_functional(name: str, suites_dir: Path, out_dir: Path) -> None:
+    """Every case through the full pipeline (rules, crisis grammars, models); a table per functionality."""
+    from moderation_service.training.functional import run_suite, save_report
+
+    folder = suites_dir / name
+    if not folder.is_dir():
+        known = sorted(p.name for p in suites_dir.iterdir() if p.is_dir()) if suites_dir.is_dir() else []
+        err.print(f"no functional suite {name!r} in {suites_dir}/ (known: {', '.join(known) or 'none'})", markup=False)
+        raise typer.Exit(2)
+    _, pipeline = _classifier_and_pipeline(Settings())
+    try:
+        report, _ = run_suite(name, folder, pipeline, lambda func: err.print(f"  {func}", highlight=False))
+    except RulebookError as exc:
+        for problem in exc.problems:
+            err.print(str(problem), markup=False, highlight=False)
+        raise typer.Exit(2) from exc
+    table = Table(title=f"functional suite {name}")
+    for column in ("functionality", "group", "cases", "correct", "escalated"):
+        table.add_column(column)
+    for func, row in report.functionalities.items():
+        table.add_row(func, row["group"], str(row["cases"]), f"{row['correct']} ({row['accuracy']:.0%})", str(row["escalated"]))
+    out.print(table)
+    if report.targets:
+        targets = Table(title="per target group")
+        for column in ("target", "cases", "correct"):
+            targets.add_column(column)
+        for target, row in report.targets.items():
+            targets.add_row(target, str(row["cases"]), f"{row['correct']} ({row['accuracy']:.0%})")
+        out.print(targets)
+    for gate_name, gate in report.gates.items():
+        bar = f">= {gate['minimum']:.0%}" if gate["minimum"] is not None else f"<= {gate['maximum']:.0%}"
+        ci = f">= {gate['ci_minimum']:.0%}" if gate["ci_minimum"] is not None else f"<= {gate['ci_maximum']:.0%}"
+        out.print(
+            f"{gate_name}: {gate['hits']}/{gate['total']} = {gate['share']:.1%}  target {bar} {'met' if gate['passed'] else 'NOT MET'};"
+            f"  CI gate {ci} {'passed' if gate['ci_passed'] else 'FAILED'}",
+            highlight=False,
+        )
+    for path in save_report(report, out_dir):
+        err.print(f"written {path}", highlight=False)
+    raise typer.Exit(0 if report.ci_passed else 1)
 
 
 feedback_app = typer.Typer(help="Moderator feedback, for calibration.", no_args_is_help=True)

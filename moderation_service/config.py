@@ -30,7 +30,8 @@ class Settings(BaseSettings):
     max_batch: int = Field(default=64, ge=1, le=1000)
     max_body_bytes: int = Field(default=8 << 20, ge=1024)
     classifiers: str = Field(default="embedded", description="comma-separated classifier names; empty for rules only")
-    classifier_timeout_s: float = Field(default=2.0, gt=0)
+    classifier_timeout_s: float | None = Field(default=2.0, gt=0, description="model time budget per post; unset: no limit")
+    classifier_timeout_per_kchar_s: float = Field(default=0.25, ge=0, description="added to the budget per 1,000 characters")
     classifier_threads: int = Field(default=16, ge=1, le=256)
     model_threads: int = Field(default=1, ge=1, le=64, description="ONNX Runtime intra-op threads per model")
     fallback_action: Action = Action.hold

@@ -61,7 +61,7 @@ class Span(_Frozen):
 
 
 class Reason(_Frozen):
-    source: str = Field(description="'rule', 'model' or 'system'")
+    source: str = Field(description="'rule', 'model', 'grammar' (crisis grammar), 'crisis' (the combined risk level) or 'system'")
     id: str = Field(description="rule id, model category, or a system code such as moderation_degraded")
     category: str
     action: Action
@@ -112,4 +112,7 @@ class Decision(_Frozen):
     rulebook: RulebookRef
     models: tuple[str, ...] = ()
     degraded: bool = False
+    language: str | None = Field(default=None, description="ISO 639-1 code of the language the post is written in, when known")
+    language_supported: bool = Field(default=True, description="whether the classifiers support that language (rules and crisis grammars always run)")
+    risk_dimensions: tuple[str, ...] = Field(default=(), description="crisis risk dimensions found (C-SSRS), see docs/crisis-risk.md")
     timings_ms: dict[str, float] = Field(default_factory=dict)

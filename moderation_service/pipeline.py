@@ -1,8 +1,13 @@
-"""The classification core: normalise -> rulebook -> classifiers -> policy. No HTTP, no Redis.
+"""The classification core: normalise -> rulebook -> crisis grammar -> classifiers -> policy. No HTTP, no Redis.
 
 The API's sync path and the queue workers call the same ``Pipeline``, so a post gets the same
 decision whichever way it arrives. A classifier that fails or overruns its time budget never
 reaches the caller as an exception: the decision degrades to the configured safe action.
+
+Time budgets are per post and grow with its length, so one long post cannot make its neighbours
+time out; a call past its deadline is told to stop (classifiers that accept a deadline check it
+between windows), so it cannot starve the calls behind it. ``classifier_timeout_s=None`` (the CLI's
+``classify`` and ``eval``) waits as long as a model needs.
 """
 
 from __future__ import annotations
@@ -10,12 +15,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 
 from moderation_service.classifiers.base import Classifier
-from moderation_service.decision import Action, Decision
+from moderation_service.crisis import CrisisDetector, CrisisFinding, Dimension, RiskAssessment, RiskSignal, assess
+from moderation_service.decision import Action, Decision, DistressLevel
 from moderation_service.errors import InputError, TextTooLongError
 from moderation_service.metrics import Metrics
 from moderation_service.normalise import normalise
@@ -27,6 +33,10 @@ from moderation_service.signposting import SignpostDirectory, country_of
 __all__ = ["Pipeline", "Post"]
 
 log = logging.getLogger(__name__)
+
+RISK_PREFIX = "risk."
+_LEVEL_HEADS = {"level.any": DistressLevel.high, "level.imminent": DistressLevel.imminent}
+_LEVEL_RANK = {DistressLevel.none: 0, DistressLevel.low: 1, DistressLevel.high: 2, DistressLevel.imminent: 3}
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,11 @@ def _classifier_text(post: Post) -> str:
     return f"{post.title}\n{post.text}" if post.title else post.text
 
 
+def _languages(classifier: Classifier) -> tuple[str, ...]:
+    """Languages a classifier was trained for (English unless it says otherwise)."""
+    return tuple(getattr(classifier, "languages", ("en",)))
+
+
 class Pipeline:
     def __init__(
         self,
@@ -49,8 +64,10 @@ class Pipeline:
         directory: SignpostDirectory,
         classifiers: Sequence[Classifier] = (),
         *,
+        crisis: CrisisDetector | None = None,
         fallback_action: Action = Action.hold,
-        classifier_timeout_s: float = 2.0,
+        classifier_timeout_s: float | None = 2.0,
+        timeout_per_kchar_s: float = 0.25,
         max_text_chars: int = 20_000,
         default_locale: str = "en-GB",
         classifier_threads: int = 16,
@@ -59,11 +76,14 @@ class Pipeline:
         self.rulebooks = rulebooks
         self.directory = directory
         self.classifiers = tuple(classifiers)
+        self.crisis = crisis
         self.fallback_action = fallback_action
         self.classifier_timeout_s = classifier_timeout_s
+        self.timeout_per_kchar_s = timeout_per_kchar_s
         self.max_text_chars = max_text_chars
         self.default_locale = default_locale
         self.metrics = metrics
+        self._model_languages = frozenset(lang for c in self.classifiers for lang in _languages(c))
         # Several threads, so one hung model call cannot make every later request time out behind it.
         self._executor = ThreadPoolExecutor(max_workers=classifier_threads, thread_name_prefix="classifier")
 
@@ -82,75 +102,152 @@ class Pipeline:
     def moderate(self, post: Post) -> Decision:
         return self.moderate_batch([post])[0]
 
+    def budget_s(self, text: str) -> float | None:
+        """The time one post's model calls may take: a base plus a share per thousand characters."""
+        if self.classifier_timeout_s is None:
+            return None
+        return self.classifier_timeout_s + self.timeout_per_kchar_s * len(text) / 1000
+
     def moderate_batch(self, posts: Sequence[Post]) -> list[Decision]:
-        """Decisions in input order; classifiers see the whole batch in one call each."""
+        """Decisions in input order."""
         for post in posts:
             self.check(post)
         started = time.perf_counter()
         books = [self.rulebooks.get(post.community) for post in posts]
-        normalise_ms, rules_ms, all_hits = [], [], []
-        for post, book in zip(posts, books, strict=True):
+        timings: list[dict[str, float]] = [{} for _ in posts]
+        all_hits, findings = [], []
+        for i, (post, book) in enumerate(zip(posts, books, strict=True)):
             t0 = time.perf_counter()
             fields = {"body": normalise(post.text), **({"title": normalise(post.title)} if post.title else {})}
             t1 = time.perf_counter()
             region = country_of(post.locale or self.default_locale) or "GB"
             all_hits.append(book.matcher.match(fields, post.author, region))
-            normalise_ms.append((t1 - t0) * 1000)
-            rules_ms.append((time.perf_counter() - t1) * 1000)
-        scores, failed, model_ms = self._classify([_classifier_text(p) for p in posts])
+            t2 = time.perf_counter()
+            findings.append(self._find_crisis(post))
+            timings[i].update(normalise=(t1 - t0) * 1000, rules=(t2 - t1) * 1000, crisis=(time.perf_counter() - t2) * 1000)
+        supported = [self._supported(finding) for finding in findings]
+        texts = [_classifier_text(p) if ok else None for p, ok in zip(posts, supported, strict=True)]
+        scored = self._classify(texts, timings)
         decisions = []
         for i, (post, book) in enumerate(zip(posts, books, strict=True)):
             t0 = time.perf_counter()
+            scores, failed = scored[i]
+            finding = findings[i]
+            risk = self._risk(finding, scores)
             decision = decide(
                 PolicyInput(
                     rulebook=book,
                     hits=all_hits[i],
-                    scores=scores[i],
+                    scores=scores,
                     degraded=failed,
                     locale=post.locale or self.default_locale,
                     fallback_action=self.fallback_action,
                     models=self.model_versions,
+                    risk=risk,
+                    language=finding.language.language if finding else None,
+                    language_supported=supported[i],
                 ),
                 self.directory,
             )
-            timings = {"normalise": normalise_ms[i], "rules": rules_ms[i], **{k: v / len(posts) for k, v in model_ms.items()}}
-            timings["policy"] = (time.perf_counter() - t0) * 1000
-            timings["total"] = (time.perf_counter() - started) * 1000 / len(posts)
-            decision = decision.model_copy(update={"timings_ms": {k: round(v, 3) for k, v in timings.items()}})
+            timings[i]["policy"] = (time.perf_counter() - t0) * 1000
+            timings[i]["total"] = sum(timings[i].values())
+            decision = decision.model_copy(update={"timings_ms": {k: round(v, 3) for k, v in timings[i].items()}})
             if self.metrics is not None:
                 self.metrics.observe_decision(decision)
             decisions.append(decision)
+        log.debug("batch moderated", extra={"posts": len(posts), "ms": round((time.perf_counter() - started) * 1000, 3)})
         return decisions
 
-    def _classify(self, texts: list[str]) -> tuple[list[dict[str, float]], list[str], dict[str, float]]:
-        """Merged scores per text (max over classifiers), failed classifier names, ms per classifier."""
-        merged: list[dict[str, float]] = [{} for _ in texts]
-        failed: list[str] = []
-        timings: dict[str, float] = {}
-        futures = [(c, self._executor.submit(c.predict, texts)) for c in self.classifiers]
-        deadline = time.monotonic() + self.classifier_timeout_s
-        for classifier, future in futures:
-            t0 = time.perf_counter()
-            try:
-                result = future.result(timeout=max(0.0, deadline - time.monotonic()))
-                _check_scores(result, len(texts))
-            except FutureTimeout:
-                log.warning("classifier timed out", extra={"classifier": classifier.name})
-                failed.append(classifier.name)
-                continue
-            except Exception as exc:  # any failure inside a model degrades; it never reaches the caller
-                log.warning("classifier failed", extra={"classifier": classifier.name, "error": exc.__class__.__name__})
-                failed.append(classifier.name)
-                continue
-            finally:
-                timings[f"model:{classifier.name}"] = (time.perf_counter() - t0) * 1000
-            for target, scores in zip(merged, result, strict=True):
-                for label, value in scores.items():
-                    target[label] = max(target.get(label, 0.0), float(value))
-        return merged, failed, timings
+    def _find_crisis(self, post: Post) -> CrisisFinding | None:
+        if self.crisis is None:
+            return None
+        fields = {"body": post.text, **({"title": post.title} if post.title else {})}
+        return self.crisis.detect(fields, post.locale)
+
+    def _supported(self, finding: CrisisFinding | None) -> bool:
+        """Whether the classifiers know the post's language (unknown languages are scored as usual)."""
+        language = finding.language.language if finding else None
+        return language is None or not self.classifiers or language in self._model_languages
+
+    def _risk(self, finding: CrisisFinding | None, scores: dict[str, float]) -> RiskAssessment:
+        """Grammar and model-head signals combined (docs/crisis-risk.md).
+
+        A head counts on its own at its operating point (dev precision >= its target), and beside
+        another signal already at its lower supporting point; the level heads can raise the level.
+        """
+        signals = list(finding.signals if finding else ())
+        supporting: list[RiskSignal] = []
+        model_level, model_score = DistressLevel.none, None
+        for classifier in self.classifiers:
+            points: dict[str, float] = getattr(classifier, "operating_points", {})
+            lower: dict[str, float] = getattr(classifier, "supporting_points", points)
+            for label, threshold in points.items():
+                score = scores.get(label)
+                if score is None:
+                    continue
+                if label.startswith(RISK_PREFIX):
+                    signal = RiskSignal(dimension=Dimension(label.removeprefix(RISK_PREFIX)), source="model", score=score)
+                    if score >= threshold:
+                        signals.append(signal)
+                    elif score >= lower.get(label, threshold):
+                        supporting.append(signal)
+                elif label in _LEVEL_HEADS and score >= threshold and _LEVEL_RANK[_LEVEL_HEADS[label]] > _LEVEL_RANK[model_level]:
+                    model_level, model_score = _LEVEL_HEADS[label], score
+        if signals or model_level is not DistressLevel.none:
+            signals += supporting
+        return assess(signals, model_level, model_score)
+
+    def _classify(self, texts: list[str | None], timings: list[dict[str, float]]) -> list[tuple[dict[str, float], list[str]]]:
+        """Per post: merged scores (max over classifiers) and the names of classifiers that failed.
+
+        Every post gets its own call and its own deadline; None texts (unsupported language) skip the models.
+        """
+        calls: list[list[tuple[Classifier, Future[tuple[list[dict[str, float]], float]], float | None]]] = []
+        for text in texts:
+            row = []
+            if text is not None:
+                budget = self.budget_s(text)
+                deadline = None if budget is None else time.monotonic() + budget
+                for classifier in self.classifiers:
+                    row.append((classifier, self._executor.submit(_predict_one, classifier, text, deadline), deadline))
+            calls.append(row)
+        out: list[tuple[dict[str, float], list[str]]] = []
+        for i, row in enumerate(calls):
+            merged: dict[str, float] = {}
+            failed: list[str] = []
+            for classifier, future, deadline in row:
+                try:
+                    result, run_ms = future.result(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
+                    timings[i][f"model:{classifier.name}"] = run_ms
+                    _check_scores(result, 1)
+                except FutureTimeout:
+                    future.cancel()
+                    log.warning("classifier timed out", extra={"classifier": classifier.name})
+                    failed.append(classifier.name)
+                    continue
+                except Exception as exc:  # any failure inside a model degrades; it never reaches the caller
+                    log.warning("classifier failed", extra={"classifier": classifier.name, "error": exc.__class__.__name__})
+                    failed.append(classifier.name)
+                    continue
+                for label, value in result[0].items():
+                    merged[label] = max(merged.get(label, 0.0), float(value))
+            out.append((merged, failed))
+        return out
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _predict_one(classifier: Classifier, text: str, deadline: float | None) -> tuple[list[dict[str, float]], float]:
+    """One post through one classifier, and its run time in ms; a classifier that accepts a deadline stops once it passes."""
+    if deadline is not None and time.monotonic() >= deadline:
+        raise TimeoutError("deadline passed before the model started")
+    t0 = time.perf_counter()
+    if getattr(classifier, "accepts_deadline", False):
+        result = classifier.predict([text], deadline=deadline)  # type: ignore[call-arg]
+    else:
+        result = classifier.predict([text])
+    return result, (time.perf_counter() - t0) * 1000
 
 
 def _check_scores(result: object, expected: int) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from moderation_service.crisis.assess import RiskAssessment
+from moderation_service.crisis.dimensions import Dimension, RiskSignal
 from moderation_service.decision import (
     DISTRESS_ORDER,
     SEVERITY,
@@ -23,13 +25,34 @@ from moderation_service.decision import (
 )
 from moderation_service.rulebook.loader import Rulebook
 from moderation_service.rulebook.matcher import RuleHit
-from moderation_service.rulebook.schema import Band, Outcome
+from moderation_service.rulebook.schema import Band, CrisisPolicy, Outcome
 from moderation_service.signposting import SignpostDirectory
 
-__all__ = ["DEGRADED", "PolicyInput", "decide"]
+__all__ = ["DEGRADED", "LANGUAGE_UNSUPPORTED", "PolicyInput", "decide"]
 
 DEGRADED = "moderation_degraded"
+LANGUAGE_UNSUPPORTED = "language_unsupported"
+_NO_RISK = RiskAssessment(level=DistressLevel.none, dimensions=frozenset(), signals=())
 
+# What each dimension means, for the moderator reading the reasons (never the author's words).
+DIMENSION_TEXT = {
+    Dimension.passive_ideation: "wish to be dead",
+    Dimension.active_ideation: "thoughts of suicide",
+    Dimension.intent: "says they will act",
+    Dimension.means: "a method or means at hand",
+    Dimension.plan: "a plan",
+    Dimension.timing: "a time",
+    Dimension.preparation: "preparations (stockpiling, goodbyes, a will, giving things away)",
+    Dimension.attempt: "an attempt in progress or just made",
+    Dimension.self_harm: "recent self-harm",
+    Dimension.concern_other: "worried that someone else is at risk",
+    Dimension.hopelessness: "hopelessness or low mood",
+}
+_LEVEL_TEXT = {
+    DistressLevel.imminent: "Imminent risk: a moderator must see this now",
+    DistressLevel.high: "Risk of suicide or self-harm: a moderator should check in",
+    DistressLevel.low: "Low mood: support offered",
+}
 
 @dataclass(frozen=True)
 class PolicyInput:
@@ -40,6 +63,9 @@ class PolicyInput:
     locale: str
     fallback_action: Action
     models: tuple[str, ...] = ()
+    risk: RiskAssessment = _NO_RISK
+    language: str | None = None
+    language_supported: bool = True
 
 
 def _band(bands: Iterable[Band], score: float) -> Band | None:
@@ -68,11 +94,65 @@ def _collect(inp: PolicyInput) -> list[tuple[Outcome, Reason]]:
                 source="model", id=label, category=threshold.category, action=band.action, message=message, score=round(score, 4)
             )
             pairs.append((band, reason))
+    pairs += _crisis(inp.risk, inp.rulebook.crisis)
+    if not inp.language_supported and inp.rulebook.crisis.unsupported_language is Action.hold:
+        message = "this language is not supported by the automatic checks; held for a person to review"
+        outcome = Outcome(action=Action.hold)
+        pairs.append((outcome, Reason(source="system", id=LANGUAGE_UNSUPPORTED, category="system", action=Action.hold, message=message)))
     failed = sorted(set(inp.degraded))
     if failed:
         fallback = Outcome(action=inp.fallback_action, priority=Priority.normal if inp.fallback_action is Action.escalate else None)
         message = f"automatic checks unavailable ({', '.join(failed)}); held for a person to review"
         pairs.append((fallback, Reason(source="system", id=DEGRADED, category="system", action=inp.fallback_action, message=message)))
+    return pairs
+
+
+def _crisis_outcome(level: DistressLevel, policy: CrisisPolicy) -> Outcome:
+    if level is DistressLevel.imminent:
+        return Outcome(
+            action=Action.escalate,
+            priority=Priority.urgent,
+            publish=False,
+            signpost=True,
+            distress_level=level,
+            content_warning=policy.content_warning,
+            message=policy.messages.imminent,
+        )
+    if level is DistressLevel.high:
+        return Outcome(
+            action=Action.escalate,
+            priority=Priority.normal,
+            publish=True,
+            signpost=True,
+            distress_level=level,
+            content_warning=policy.content_warning,
+            message=policy.messages.high,
+        )
+    return Outcome(action=Action.allow, signpost=True, distress_level=level)
+
+
+def _signal_reason(signal: RiskSignal, action: Action, category: str) -> Reason:
+    span = Span(field=signal.field, start=signal.start, end=signal.end) if signal.field and signal.start is not None else None
+    score = round(signal.score, 4) if signal.score is not None else None
+    message = f"{signal.dimension.value}: {DIMENSION_TEXT[signal.dimension]}"
+    return Reason(source=signal.source, id=f"crisis.{signal.dimension.value}", category=category, action=action, message=message, span=span, score=score)
+
+
+def _crisis(risk: RiskAssessment, policy: CrisisPolicy) -> list[tuple[Outcome, Reason]]:
+    """One summary reason naming the level and dimensions, then one reason per signal (with its span)."""
+    if risk.level is DistressLevel.none:
+        return []
+    outcome = _crisis_outcome(risk.level, policy)
+    found = ", ".join(d.value for d in Dimension if d in risk.dimensions) or "risk-level model"
+    summary = Reason(
+        source="crisis", id=f"crisis.{risk.level.value}", category=policy.category, action=outcome.action, message=f"{_LEVEL_TEXT[risk.level]} ({found})"
+    )
+    pairs = [(outcome, summary)]
+    if risk.model_level is not DistressLevel.none:
+        message = f"the risk-level model reads this as {risk.model_level.value}"
+        score = round(risk.model_score, 4) if risk.model_score is not None else None
+        pairs.append((outcome, Reason(source="model", id="crisis.model_level", category=policy.category, action=outcome.action, message=message, score=score)))
+    pairs += [(outcome, _signal_reason(signal, outcome.action, policy.category)) for signal in risk.signals]
     return pairs
 
 
@@ -96,7 +176,8 @@ def decide(inp: PolicyInput, directory: SignpostDirectory) -> Decision:
     publish = all(o.publishes for o in outcomes) and action is not Action.hold
     warnings = list(dict.fromkeys(o.content_warning for o in outcomes if o.content_warning))
     severest = [o for o in outcomes if o.action is action and o.message]
-    signposting = directory.lookup(inp.locale, inp.rulebook.signposting_message) if signpost else None
+    urgent = distress is DistressLevel.imminent
+    signposting = directory.lookup(inp.locale, inp.rulebook.signposting_message, urgent=urgent) if signpost else None
     author_message = severest[0].message if severest else (signposting.message if signposting else None)
     return Decision(
         action=action,
@@ -111,4 +192,7 @@ def decide(inp: PolicyInput, directory: SignpostDirectory) -> Decision:
         rulebook=RulebookRef(name=inp.rulebook.name, version=inp.rulebook.version),
         models=inp.models,
         degraded=any(r.id == DEGRADED for _, r in pairs),
+        language=inp.language,
+        language_supported=inp.language_supported,
+        risk_dimensions=tuple(d.value for d in Dimension if d in inp.risk.dimensions),
     )

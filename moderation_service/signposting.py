@@ -54,10 +54,15 @@ class SignpostDirectory:
     def countries(self) -> list[str]:
         return sorted(c for c in self.by_country if c != INTERNATIONAL)
 
-    def lookup(self, locale: str | None, message: str | None = None) -> Signposting:
-        """Resources for the locale's country, else the international fallback, never nothing."""
+    def lookup(self, locale: str | None, message: str | None = None, *, urgent: bool = False) -> Signposting:
+        """Resources for the locale's country, else the international fallback, never nothing.
+
+        ``urgent`` (imminent risk) puts the emergency number first: it is the one to call now.
+        """
         country = country_of(locale)
         resources = self.by_country.get(country or "", ()) or self.by_country[INTERNATIONAL]
+        if urgent:
+            resources = tuple(sorted(resources, key=lambda r: not r.id.startswith("emergency")))
         known = country if country in self.by_country else None
         return Signposting(locale=locale or "", country=known, message=message or DEFAULT_MESSAGE, resources=resources)
 

@@ -63,7 +63,7 @@ def test_model_scores_go_through_rulebook_thresholds(server: Server, keys: Keys)
     with server.client(keys.moderate) as c:
         toxic = c.post("/v1/moderate", json={"text": "[fake toxicity=0.97] whatever"}).json()
         mild = c.post("/v1/moderate", json={"text": "[fake toxicity=0.2] whatever"}).json()
-        suicidal = c.post("/v1/moderate", json={"text": "[fake suicide_risk=0.99] words"}).json()
+        suicidal = c.post("/v1/moderate", json={"text": "[fake level.imminent=0.99] words"}).json()
     assert toxic["action"] == "hold" and toxic["scores"]["toxicity"] == 0.97
     assert toxic["reasons"][0]["source"] == "model" and toxic["reasons"][0]["category"] == "harassment"
     assert mild["action"] == "allow"

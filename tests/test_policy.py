@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from moderation_service.classifiers.fake import FakeClassifier
+from moderation_service.classifiers.fake import FAKE_HEADS, FakeClassifier
 from moderation_service.decision import Action
 from moderation_service.errors import InputError, TextTooLongError
 from moderation_service.pipeline import Pipeline, Post
@@ -24,8 +24,11 @@ def pipeline(*classifiers: FakeClassifier, timeout: float = 1.0, fallback: Actio
     return Pipeline(books, directory, classifiers, classifier_timeout_s=timeout, fallback_action=fallback)
 
 
+HEADS = {label: 0.5 for label in FAKE_HEADS}
+
+
 def scores(**values: float) -> FakeClassifier:
-    return FakeClassifier(lambda text: dict(values))
+    return FakeClassifier(lambda text: dict(values), operating_points=HEADS)
 
 
 @pytest.mark.parametrize(
@@ -36,22 +39,27 @@ def scores(**values: float) -> FakeClassifier:
         ({"threat": 0.85}, Action.hold, "none"),
         ({"threat": 0.99}, Action.escalate, "none"),
         ({"distress": 0.7}, Action.allow, "low"),
-        ({"distress": 0.97}, Action.escalate, "high"),
-        ({"suicide_risk": 0.8}, Action.escalate, "high"),
-        ({"suicide_risk": 0.99}, Action.escalate, "imminent"),
+        ({"distress": 0.97}, Action.allow, "low"),
+        ({"suicide_risk": 0.8}, Action.allow, "none"),
+        ({"suicide_risk": 0.95}, Action.allow, "low"),
+        ({"level.any": 0.9}, Action.escalate, "high"),
+        ({"level.imminent": 0.9}, Action.escalate, "imminent"),
+        ({"risk.passive_ideation": 0.9}, Action.escalate, "high"),
+        ({"risk.passive_ideation": 0.9, "risk.means": 0.9}, Action.escalate, "imminent"),
+        ({"risk.means": 0.3}, Action.allow, "none"),
     ],
 )
 def test_thresholds_map_scores_to_actions(values: dict[str, float], action: Action, level: str) -> None:
-    decision = pipeline(scores(**values)).moderate(Post(text="some words"))
+    decision = pipeline(scores(**values)).moderate(Post(text=f"some words {len(values)}"))
     assert decision.action is action and decision.distress_level == level
     if level != "none":
         assert decision.signposting is not None
 
 
 def test_most_severe_wins_and_reasons_keep_all_sources() -> None:
-    decision = pipeline(scores(toxicity=0.95, suicide_risk=0.8)).moderate(Post(text="you idiot"))
+    decision = pipeline(scores(toxicity=0.95, **{"level.imminent": 0.9})).moderate(Post(text="you idiot"))
     assert decision.action is Action.escalate and decision.publish is False
-    assert {r.source for r in decision.reasons} == {"rule", "model"}
+    assert {r.source for r in decision.reasons} == {"rule", "model", "crisis"}
 
 
 def test_max_over_classifiers() -> None:

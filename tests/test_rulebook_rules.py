@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from moderation_service.crisis import CrisisDetector, assess, load_grammars
 from moderation_service.decision import Action
 from moderation_service.normalise import normalise
 from moderation_service.policy import PolicyInput, decide
@@ -70,8 +71,6 @@ def test_everyday_health_talk_passes(book: Rulebook, text: str) -> None:
         ("what's the painless way to die", "self_harm.methods"),
         ("k y s", None),
         ("just kys", "self_harm.encouragement"),
-        ("I keep thinking about suicide", "distress.suicidal_thoughts"),
-        ("ive written my goodbye letters", "distress.imminent"),
         ("dm me to buy", "commercial.selling"),
         ("drink bleach, it cures everything", "health_advice.miracle_cure"),
         ("you don't need insulin", "health_advice.stop_medication"),
@@ -104,18 +103,17 @@ def test_author_condition_needs_known_facts(book: Rulebook) -> None:
 
 
 def test_distress_signposts_and_never_just_holds(book: Rulebook, directory: SignpostDirectory) -> None:
+    crisis = CrisisDetector(load_grammars(RULES / "crisis"))
+    decisions = {}
     for text in ("I want to die", "I feel so alone and hopeless", "I'm going to kill myself tonight"):
         hits = book.matcher.match({"body": normalise(text)}, AuthorFacts())
-        decision = decide(PolicyInput(book, hits, {}, (), "en-GB", Action.hold), directory)
+        risk = assess(crisis.detect({"body": text}, "en-GB").signals)
+        decisions[text] = decision = decide(PolicyInput(book, hits, {}, (), "en-GB", Action.hold, risk=risk), directory)
         assert decision.signposting is not None and decision.signposting.resources
         assert decision.action is not Action.hold
-    imminent = decide(
-        PolicyInput(
-            book, book.matcher.match({"body": normalise("I'm going to kill myself tonight")}, AuthorFacts()), {}, (), "en-GB", Action.hold
-        ),
-        directory,
-    )
+    imminent = decisions["I'm going to kill myself tonight"]
     assert imminent.action is Action.escalate and imminent.priority == "urgent" and imminent.publish is False
+    assert imminent.signposting is not None and imminent.signposting.resources[0].id == "emergency-gb"
 
 
 def test_matching_cost_barely_grows_with_rule_count(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ def test_country_of(locale: str | None, country: str | None) -> None:
         ("fr-CA", {"crisis-988-ca"}),
         ("en-AU", {"lifeline-au"}),
         ("en-NZ", {"need-to-talk-1737"}),
-        ("de-DE", {"find-a-helpline"}),
+        ("ja-JP", {"find-a-helpline"}),
         (None, {"find-a-helpline"}),
     ],
 )

@@ -19,6 +19,7 @@ from moderation_service.api.routes import escalations, health, moderate, ruleboo
 from moderation_service.api.state import AppState
 from moderation_service.classifiers.base import create_classifier
 from moderation_service.config import Settings
+from moderation_service.crisis import CrisisDetector, LanguageDetector, load_grammars
 from moderation_service.errors import ConfigError, RulebookError
 from moderation_service.keys import KeyStore
 from moderation_service.logs import configure_logging
@@ -53,12 +54,16 @@ def build_pipeline(settings: Settings, metrics: Metrics | None = None) -> Pipeli
     books = RulebookSet(settings.rules_dir, settings.default_rulebook, directory.helpline_numbers())
     books.reload()
     classifiers = [create_classifier(name, settings) for name in settings.classifier_names]
+    crisis = CrisisDetector(load_grammars(settings.rules_dir / "crisis"), LanguageDetector())
+    crisis.languages.warm()
     pipeline = Pipeline(
         books,
         directory,
         classifiers,
+        crisis=crisis,
         fallback_action=settings.fallback_action,
         classifier_timeout_s=settings.classifier_timeout_s,
+        timeout_per_kchar_s=settings.classifier_timeout_per_kchar_s,
         max_text_chars=settings.max_text_chars,
         default_locale=settings.default_locale,
         classifier_threads=settings.classifier_threads,

@@ -14,6 +14,7 @@ import json
 import os
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tokenizers import Tokenizer
 
+from moderation_service.classifiers.risk_heads import RiskHeads, load_risk_heads
 from moderation_service.errors import ClassifierError, ConfigError
 
 if TYPE_CHECKING:
@@ -49,10 +51,13 @@ def _read_meta(model_dir: Path) -> dict[str, Any]:
     return meta
 
 
+_ONNX_FORMAT = 2  # 2: also outputs the pooled vector the risk heads read
+
+
 def onnx_path(model_dir: Path, cache_dir: Path) -> Path:
-    """Cache file name tied to the weights' content, so new weights never reuse a stale build."""
+    """Cache file name tied to the weights' content and the export format, so a build is never stale."""
     digest = hashlib.sha256((model_dir / "weights.safetensors").read_bytes()).hexdigest()[:16]
-    return cache_dir / f"embedded-{digest}-int8.onnx"
+    return cache_dir / f"embedded-{digest}-int8-v{_ONNX_FORMAT}.onnx"
 
 
 def build_onnx(model_dir: Path, target: Path) -> Path:
@@ -60,7 +65,7 @@ def build_onnx(model_dir: Path, target: Path) -> Path:
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from moderation_service.classifiers.minilm_model import load_model
+    from moderation_service.classifiers.minilm_model import PooledExport, load_model
 
     meta = _read_meta(model_dir)
     model = load_model(model_dir / "weights.safetensors", len(meta["labels"]))
@@ -70,12 +75,17 @@ def build_onnx(model_dir: Path, target: Path) -> Path:
         fp32 = Path(tmp) / "fp32.onnx"
         ids = torch.ones((2, 16), dtype=torch.long)
         torch.onnx.export(
-            model,
+            PooledExport(model),
             (ids, ids),
             str(fp32),
             input_names=["input_ids", "attention_mask"],
-            output_names=["logits"],
-            dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"}, "logits": {0: "batch"}},
+            output_names=["logits", "pooled"],
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "tokens"},
+                "attention_mask": {0: "batch", 1: "tokens"},
+                "logits": {0: "batch"},
+                "pooled": {0: "batch"},
+            },
             opset_version=17,
             dynamo=False,
         )
@@ -86,19 +96,26 @@ def build_onnx(model_dir: Path, target: Path) -> Path:
 
 
 class EmbeddedClassifier:
-    """Scores toxicity, identity_attack, threat, distress and suicide_risk in one pass."""
+    """Scores toxicity, identity_attack, threat, distress and suicide_risk in one pass, plus the risk heads."""
 
-    def __init__(self, model_dir: Path, cache_dir: Path, threads: int = 1) -> None:
+    accepts_deadline = True
+    languages = ("en",)
+
+    def __init__(self, model_dir: Path, cache_dir: Path, threads: int = 1, *, risk_heads: bool = True) -> None:
         import onnxruntime as ort
 
         meta = _read_meta(model_dir)
         self.name = "embedded"
-        self.version = str(meta["version"])
-        self.labels: tuple[str, ...] = tuple(meta["labels"])
+        self.heads: RiskHeads | None = load_risk_heads(model_dir) if risk_heads else None
+        self.version = str(meta["version"]) + (f"+risk{self.heads.version}" if self.heads else "")
+        self._categories: tuple[str, ...] = tuple(meta["labels"])
+        self.labels: tuple[str, ...] = self._categories + (self.heads.labels if self.heads else ())
+        self.operating_points: dict[str, float] = dict(self.heads.operating_points) if self.heads else {}
+        self.supporting_points: dict[str, float] = dict(self.heads.supporting_points) if self.heads else {}
         self._max_length = int(meta["max_length"])
         calibration = meta["calibration"]
-        self._a = np.array([calibration[label]["a"] for label in self.labels], dtype=np.float32)
-        self._b = np.array([calibration[label]["b"] for label in self.labels], dtype=np.float32)
+        self._a = np.array([calibration[label]["a"] for label in self._categories], dtype=np.float32)
+        self._b = np.array([calibration[label]["b"] for label in self._categories], dtype=np.float32)
         self._tokenizer = Tokenizer.from_file(str(_backbone_dir() / "tokenizer.json"))
         self._tokenizer.no_truncation()
         self._tokenizer.no_padding()
@@ -126,33 +143,46 @@ class EmbeddedClassifier:
         starts = range(0, max(1, len(ids) - _STRIDE_OVERLAP), step) if len(ids) > size else range(1)
         return [[self._cls, *ids[s : s + size], self._sep] for s in starts]
 
-    def logits(self, texts: Sequence[str]) -> np.ndarray:
-        """Raw per-text logits (max over windows), before calibration."""
-        windows: list[list[int]] = []
-        owner: list[int] = []
-        for index, encoding in enumerate(self._tokenizer.encode_batch(list(texts), add_special_tokens=False)):
+    def run_windows(self, texts: Sequence[str], deadline: float | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per text: (windows, categories) logits and (windows, dim) pooled vectors; stops once ``deadline`` passes."""
+        out = []
+        for encoding in self._tokenizer.encode_batch(list(texts), add_special_tokens=False):
+            logits, pooled = [], []
+            # One window per run: int8 activations are quantised with a scale taken over the whole input
+            # tensor, so batching (and its padding) would make a post's score depend on its neighbours.
             for window in self._windows(encoding.ids):
-                windows.append(window)
-                owner.append(index)
-        out = np.full((len(texts), len(self.labels)), -np.inf, dtype=np.float32)
-        # One window per run: int8 activations are quantised with a scale taken over the whole input
-        # tensor, so batching (and its padding) would make a post's score depend on its neighbours.
-        for window, index in zip(windows, owner, strict=True):
-            ids = np.array([window], dtype=np.int64)
-            with self._slots:
-                result = self._session.run(["logits"], {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0][0]
-            np.maximum(out[index], result, out=out[index])
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise ClassifierError("embedded model stopped at its deadline")
+                ids = np.array([window], dtype=np.int64)
+                with self._slots:
+                    result = self._session.run(["logits", "pooled"], {"input_ids": ids, "attention_mask": np.ones_like(ids)})
+                logits.append(result[0][0])
+                pooled.append(result[1][0])
+            out.append((np.stack(logits), np.stack(pooled)))
         return out
 
-    def predict(self, texts: Sequence[str]) -> list[dict[str, float]]:
+    def logits(self, texts: Sequence[str], deadline: float | None = None) -> np.ndarray:
+        """Raw per-text category logits (max over windows), before calibration."""
+        return np.stack([logits.max(axis=0) for logits, _ in self.run_windows(texts, deadline)])
+
+    def predict(self, texts: Sequence[str], deadline: float | None = None) -> list[dict[str, float]]:
         if not texts:
             return []
         try:
-            raw = self.logits(texts)
+            runs = self.run_windows(texts, deadline)
+        except ClassifierError:
+            raise
         except Exception as exc:  # onnxruntime raises its own types; the pipeline degrades on this
             raise ClassifierError(f"embedded model failed: {exc.__class__.__name__}") from exc
-        probs = 1.0 / (1.0 + np.exp(-(raw * self._a + self._b)))
-        return [{label: float(p) for label, p in zip(self.labels, row, strict=True)} for row in probs]
+        results = []
+        for logits, pooled in runs:
+            probs = 1.0 / (1.0 + np.exp(-(logits.max(axis=0) * self._a + self._b)))
+            scores = {label: float(p) for label, p in zip(self._categories, probs, strict=True)}
+            if self.heads is not None:  # risk anywhere in a post counts: max over windows
+                head_probs = self.heads.probabilities(self.heads.window_logits(pooled).max(axis=0))
+                scores.update({label: float(p) for label, p in zip(self.heads.labels, head_probs, strict=True)})
+            results.append(scores)
+        return results
 
 
 def from_settings(settings: Settings) -> EmbeddedClassifier:

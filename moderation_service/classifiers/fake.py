@@ -1,8 +1,9 @@
 """A fake classifier shipped as real code, so API, worker and policy tests need no weights.
 
 ``FakeClassifier(fn)`` scores with any function. ``scripted_fake`` (registry name ``fake``) reads
-instructions embedded in the text, e.g. ``[fake toxicity=0.93]``, ``[fake fail]`` or
-``[fake sleep=3]``, which lets HTTP tests drive model scores, failures and time-outs.
+instructions embedded in the text, e.g. ``[fake toxicity=0.93]``, ``[fake level.imminent=0.9]``,
+``[fake fail]`` or ``[fake sleep=3]``, which lets HTTP tests drive model scores, risk heads (each at an
+operating point of 0.5), failures and time-outs.
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ if TYPE_CHECKING:
 __all__ = ["FAKE_LABELS", "FakeClassifier", "scripted_fake"]
 
 FAKE_LABELS = ("toxicity", "identity_attack", "threat", "distress", "suicide_risk")
+FAKE_HEADS = (
+    *(f"risk.{d}" for d in ("passive_ideation", "active_ideation", "intent", "means", "plan", "timing", "preparation", "attempt")),
+    *(f"risk.{d}" for d in ("self_harm", "concern_other", "hopelessness")),
+    "level.any",
+    "level.imminent",
+)
 _INSTRUCTION = re.compile(r"\[fake ([^\]]{1,200})\]")
 
 
@@ -30,11 +37,13 @@ class FakeClassifier:
         labels: tuple[str, ...] = FAKE_LABELS,
         name: str = "fake",
         version: str = "0",
+        operating_points: dict[str, float] | None = None,
     ) -> None:
         self._fn = fn
         self.labels = labels
         self.name = name
         self.version = version
+        self.operating_points = operating_points or {}
 
     def predict(self, texts: Sequence[str]) -> list[dict[str, float]]:
         return [self._fn(text) for text in texts]
@@ -42,6 +51,7 @@ class FakeClassifier:
 
 def _scripted(text: str) -> dict[str, float]:
     scores = dict.fromkeys(FAKE_LABELS, 0.0)
+    heads: dict[str, float] = {}
     for match in _INSTRUCTION.finditer(text):
         for word in match.group(1).split():
             key, _, value = word.partition("=")
@@ -51,9 +61,11 @@ def _scripted(text: str) -> dict[str, float]:
                 time.sleep(float(value))
             elif key in scores:
                 scores[key] = float(value)
-    return scores
+            elif key in FAKE_HEADS:
+                heads[key] = float(value)
+    return {**scores, **heads}
 
 
 def scripted_fake(settings: Settings) -> FakeClassifier:
     """Registry factory for ``MODERATION_CLASSIFIERS=fake``."""
-    return FakeClassifier(_scripted)
+    return FakeClassifier(_scripted, FAKE_LABELS + FAKE_HEADS, operating_points=dict.fromkeys(FAKE_HEADS, 0.5))

@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoModel, BertModel
 
-__all__ = ["MultiTaskModel", "backbone_path", "load_model", "save_trained_weights"]
+__all__ = ["MultiTaskModel", "PooledExport", "backbone_path", "load_model", "save_trained_weights"]
 
 
 def backbone_path() -> Path:
@@ -33,12 +33,27 @@ class MultiTaskModel(torch.nn.Module):
         self.dropout = torch.nn.Dropout(0.1)
         self.head = torch.nn.Linear(backbone.config.hidden_size, n_labels)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def pooled(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        logits: torch.Tensor = self.head(self.dropout(pooled))
+        pooled: torch.Tensor = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return pooled
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        logits: torch.Tensor = self.head(self.dropout(self.pooled(input_ids, attention_mask)))
         return logits
+
+
+class PooledExport(torch.nn.Module):
+    """What the ONNX file computes: the category logits and the pooled sentence vector the risk heads read."""
+
+    def __init__(self, model: MultiTaskModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pooled = self.model.pooled(input_ids, attention_mask)
+        return self.model.head(pooled), pooled
 
 
 def trainable_prefixes(first_trained_layer: int, n_layers: int) -> list[str]:

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from moderation_service.decision import Action
 from moderation_service.errors import Problem, RulebookError
 from moderation_service.rulebook.matcher import RuleMatcher, phrase_pattern, regex_error
-from moderation_service.rulebook.schema import Category, Outcome, Rule, RuleFile, RuleTest, Threshold
+from moderation_service.rulebook.schema import Category, CrisisPolicy, Outcome, Rule, RuleFile, RuleTest, Threshold
 from moderation_service.rulebook.yaml_lines import LocatedYaml, read_located_yaml
 
 __all__ = ["Rulebook", "load_rulebook"]
@@ -35,6 +35,7 @@ class Rulebook:
     categories: dict[str, Category]
     thresholds: dict[str, Threshold]
     rules: tuple[Rule, ...]
+    crisis: CrisisPolicy
     tests: tuple[RuleTest, ...]
     path: Path
     version: str
@@ -123,10 +124,22 @@ def _check_tests(doc: LocatedYaml, tests: tuple[RuleTest, ...], rule_ids: set[st
     return problems
 
 
-def _version(name: str, categories: dict[str, Category], thresholds: dict[str, Threshold], rules: tuple[Rule, ...]) -> str:
+def _check_crisis(doc: LocatedYaml, crisis: CrisisPolicy, categories: dict[str, Category]) -> list[Problem]:
+    category = categories.get(crisis.category)
+    if category is None:
+        return [doc.problem(("crisis", "category"), f"unknown category {crisis.category!r}")]
+    if not category.support:
+        return [doc.problem(("crisis", "category"), f"crisis risk must belong to a support category; {crisis.category!r} is not")]
+    return []
+
+
+def _version(
+    name: str, categories: dict[str, Category], thresholds: dict[str, Threshold], rules: tuple[Rule, ...], crisis: CrisisPolicy
+) -> str:
     """Content hash of what is enforced, so a decision names exactly the rules that made it."""
     payload = {
         "name": name,
+        "crisis": crisis.model_dump(mode="json"),
         "categories": {k: v.model_dump(mode="json") for k, v in sorted(categories.items())},
         "thresholds": {k: v.model_dump(mode="json") for k, v in sorted(thresholds.items())},
         "rules": [r.model_dump(mode="json") for r in rules],
@@ -136,19 +149,20 @@ def _version(name: str, categories: dict[str, Category], thresholds: dict[str, T
 
 def _resolve(
     path: Path, chain: tuple[Path, ...]
-) -> tuple[RuleFile, dict[str, Category], dict[str, Threshold], tuple[Rule, ...], LocatedYaml]:
+) -> tuple[RuleFile, dict[str, Category], dict[str, Threshold], tuple[Rule, ...], CrisisPolicy, LocatedYaml]:
     doc = read_located_yaml(path)
     file = _validate(doc)
     categories: dict[str, Category] = {}
     thresholds: dict[str, Threshold] = {}
     rules: list[Rule] = []
+    crisis = CrisisPolicy()
     if file.extends:
         parent_path = (path.parent / file.extends).resolve()
         if parent_path in chain:
             raise RulebookError([doc.problem(("extends",), f"extends cycle through {parent_path.name}")])
         if not parent_path.is_file():
             raise RulebookError([doc.problem(("extends",), f"extended file not found: {file.extends}")])
-        _, categories, thresholds, parent_rules, _ = _resolve(parent_path, (*chain, parent_path))
+        _, categories, thresholds, parent_rules, crisis, _ = _resolve(parent_path, (*chain, parent_path))
         parent_ids = {r.id for r in parent_rules}
         unknown = [rule_id for rule_id in file.disable if rule_id not in parent_ids]
         if unknown:
@@ -160,14 +174,15 @@ def _resolve(
     thresholds = {**thresholds, **file.thresholds}
     own = {r.id: r for r in file.rules}
     rules = [own.pop(r.id, r) for r in rules] + [r for r in file.rules if r.id in own]
-    return file, categories, thresholds, tuple(rules), doc
+    return file, categories, thresholds, tuple(rules), file.crisis or crisis, doc
 
 
 def load_rulebook(path: Path, allowed_numbers: frozenset[str] = frozenset()) -> Rulebook:
     """Load and compile ``path``; raise RulebookError listing every problem found."""
     path = path.resolve()
-    file, categories, thresholds, rules, doc = _resolve(path, (path,))
+    file, categories, thresholds, rules, crisis, doc = _resolve(path, (path,))
     problems = _check_rules(doc, file, categories)
+    problems += _check_crisis(doc, crisis, categories)
     problems += _check_thresholds(doc, dict(file.thresholds), categories)
     problems += _check_tests(doc, file.tests, {r.id for r in rules})
     if problems:
@@ -186,8 +201,9 @@ def load_rulebook(path: Path, allowed_numbers: frozenset[str] = frozenset()) -> 
         categories=categories,
         thresholds=thresholds,
         rules=rules,
+        crisis=crisis,
         tests=file.tests,
         path=path,
-        version=_version(file.name, categories, thresholds, rules),
+        version=_version(file.name, categories, thresholds, rules, crisis),
         matcher=matcher,
     )

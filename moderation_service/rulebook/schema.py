@@ -17,6 +17,8 @@ __all__ = [
     "AuthorCondition",
     "Band",
     "Category",
+    "CrisisMessages",
+    "CrisisPolicy",
     "Detector",
     "Match",
     "Outcome",
@@ -136,6 +138,34 @@ class Category(_Strict):
     support: bool = Field(default=False, description="wellbeing, not a violation: must signpost, never a plain hold")
 
 
+class CrisisMessages(_Strict):
+    """What the author reads for each crisis level; each must agree with what happens to the post."""
+
+    imminent: str = Field(
+        default=(
+            "If you are in danger right now, please call the emergency number below now, or go to A&E. "
+            "A moderator has been alerted and will look at your post very soon; until then only you can see it."
+        ),
+        min_length=1,
+    )
+    high: str = Field(
+        default="Your post is up, and a moderator has been asked to check in with you.",
+        min_length=1,
+    )
+
+
+class CrisisPolicy(_Strict):
+    """How this community meets crisis risk found by the grammars and model heads (docs/crisis-risk.md)."""
+
+    category: str = "distress"
+    content_warning: str = "Mentions suicide or self-harm"
+    messages: CrisisMessages = CrisisMessages()
+    unsupported_language: Literal[Action.allow, Action.hold] = Field(
+        default=Action.allow,
+        description="for a language the classifiers do not support: allow on rules and crisis grammars alone, or hold for a person",
+    )
+
+
 class TestAuthor(_Strict):
     account_age_days: int | None = None
     approved_posts: int | None = None
@@ -148,11 +178,13 @@ class RuleTest(_Strict):
     triggers: tuple[str, ...] = ()
     not_triggers: tuple[str, ...] = ()
     action: Action | None = None
+    distress_level: DistressLevel | None = Field(default=None, description="expected crisis level (rules + crisis grammars)")
+    locale: str | None = None
 
     @model_validator(mode="after")
     def _expects_something(self) -> RuleTest:
-        if not (self.triggers or self.not_triggers or self.action):
-            raise ValueError("a test needs triggers, not_triggers or action")
+        if not (self.triggers or self.not_triggers or self.action or self.distress_level):
+            raise ValueError("a test needs triggers, not_triggers, action or distress_level")
         return self
 
 
@@ -170,4 +202,5 @@ class RuleFile(_Strict):
     categories: dict[str, Category] = Field(default_factory=dict)
     thresholds: dict[str, Threshold] = Field(default_factory=dict)
     rules: tuple[Rule, ...] = ()
+    crisis: CrisisPolicy | None = Field(default=None, description="default: CrisisPolicy() (or the extended rulebook's)")
     tests: tuple[RuleTest, ...] = ()

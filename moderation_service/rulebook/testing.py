@@ -1,9 +1,10 @@
-"""Run a rulebook's own ``tests:`` (rules only, no models), so a change is checked before it goes live."""
+"""Run a rulebook's own ``tests:`` (rules and crisis grammars, no models), so a change is checked before it goes live."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from moderation_service.crisis import CrisisDetector, assess
 from moderation_service.decision import Action
 from moderation_service.normalise import normalise
 from moderation_service.policy import PolicyInput, decide
@@ -22,7 +23,7 @@ class TestFailure:
     got: str
 
 
-def run_rule_tests(book: Rulebook, directory: SignpostDirectory) -> tuple[int, list[TestFailure]]:
+def run_rule_tests(book: Rulebook, directory: SignpostDirectory, crisis: CrisisDetector | None = None) -> tuple[int, list[TestFailure]]:
     """(number of tests run, failures)."""
     failures = []
     for index, test in enumerate(book.tests):
@@ -36,9 +37,16 @@ def run_rule_tests(book: Rulebook, directory: SignpostDirectory) -> tuple[int, l
             failures.append(TestFailure(index, test.text, f"triggers {', '.join(missing)}", f"fired: {', '.join(fired) or 'nothing'}"))
         if unwanted:
             failures.append(TestFailure(index, test.text, f"does not trigger {', '.join(unwanted)}", f"fired: {', '.join(fired)}"))
-        if test.action is not None:
-            decision = decide(PolicyInput(book, hits, {}, (), "en-GB", Action.hold), directory)
-            if decision.action is not test.action:
+        if test.action is not None or test.distress_level is not None:
+            fields_text = {"body": test.text, **({"title": test.title} if test.title else {})}
+            finding = crisis.detect(fields_text, test.locale) if crisis else None
+            risk = assess(finding.signals if finding else ())
+            decision = decide(PolicyInput(book, hits, {}, (), test.locale or "en-GB", Action.hold, risk=risk), directory)
+            if test.distress_level is not None and decision.distress_level is not test.distress_level:
+                failures.append(
+                    TestFailure(index, test.text, f"distress_level {test.distress_level.value}", f"distress_level {decision.distress_level.value}")
+                )
+            if test.action is not None and decision.action is not test.action:
                 failures.append(
                     TestFailure(
                         index,

@@ -116,6 +116,9 @@ def _suite_tasks(root: Path, handwritten: Path) -> list[Task]:
         _csv_task("dreaddit-distress", "distress", root / "dreaddit" / "train.csv", lambda r: int(r["label"])),
         _csv_task("sdcnl-suicide_risk", "suicide_risk", root / "sdcnl_suicide_vs_depression" / "train.csv", lambda r: int(r["label"])),
         _csv_task("cssrs-suicide_risk", "suicide_risk", root / "cssrs_reddit_500" / "train.csv", lambda r: int(r["label"] in risky)),
+        # The crisis level head (risk of suicide or self-harm, high or imminent) on the same evaluation-only sets.
+        _csv_task("sdcnl-level.any", "level.any", root / "sdcnl_suicide_vs_depression" / "train.csv", lambda r: int(r["label"])),
+        _csv_task("cssrs-level.any", "level.any", root / "cssrs_reddit_500" / "train.csv", lambda r: int(r["label"] in risky)),
     ]
     for variant in ("original", "identity_fuzzed"):
         path = root / "wiki_toxicity_identity" / f"{variant}.csv"

@@ -1,0 +1,21 @@
+"""Crisis risk: C-SSRS dimensions found by a lemma-aware grammar and model heads, combined into a level."""
+
+from moderation_service.crisis.assess import RiskAssessment, assess, level_of
+from moderation_service.crisis.detector import CrisisDetector, CrisisFinding
+from moderation_service.crisis.dimensions import Dimension, RiskSignal
+from moderation_service.crisis.grammar import CrisisGrammar, load_grammars
+from moderation_service.crisis.language import LanguageDetector, LanguageGuess
+
+__all__ = [
+    "CrisisDetector",
+    "CrisisFinding",
+    "CrisisGrammar",
+    "Dimension",
+    "LanguageDetector",
+    "LanguageGuess",
+    "RiskAssessment",
+    "RiskSignal",
+    "assess",
+    "level_of",
+    "load_grammars",
+]

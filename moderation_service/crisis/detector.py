@@ -1,0 +1,49 @@
+"""Find crisis risk in one post: its language, then every plausible language's grammar, field by field.
+
+The grammars of all candidate languages run (English always among them), because a wrong language
+guess must never hide a crisis. Model-head signals are added by the pipeline, which owns the models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from moderation_service.crisis.dimensions import RiskSignal
+from moderation_service.crisis.grammar import CrisisGrammar
+from moderation_service.crisis.language import LanguageDetector, LanguageGuess
+
+__all__ = ["CrisisDetector", "CrisisFinding"]
+
+
+@dataclass(frozen=True)
+class CrisisFinding:
+    language: LanguageGuess
+    signals: tuple[RiskSignal, ...]
+
+
+class CrisisDetector:
+    def __init__(self, grammars: Mapping[str, CrisisGrammar], languages: LanguageDetector | None = None) -> None:
+        self.grammars = dict(grammars)
+        self.languages = languages or LanguageDetector()
+
+    @property
+    def grammar_languages(self) -> tuple[str, ...]:
+        return tuple(sorted(self.grammars))
+
+    def detect(self, fields: Mapping[str, str], locale: str | None) -> CrisisFinding:
+        """``fields`` maps 'title'/'body' to text; spans in the signals point into the matching field."""
+        guess = self.languages.detect("\n".join(fields.values()), locale)
+        signals: list[RiskSignal] = []
+        seen: set[tuple[str, str, int | None, int | None]] = set()
+        for language in guess.candidates:
+            grammar = self.grammars.get(language)
+            if grammar is None:
+                continue
+            for field, text in fields.items():
+                for signal in grammar.signals(text, field):
+                    key = (signal.dimension.value, field, signal.start, signal.end)
+                    if key not in seen:
+                        seen.add(key)
+                        signals.append(signal)
+        return CrisisFinding(guess, tuple(signals))

@@ -1,0 +1,330 @@
+"""The crisis grammar: risk patterns on lemmas, matched with spaCy's rule-based ``Matcher``.
+
+One grammar per language (``rules/crisis/<language>.yaml``). A hit is kept only when it is the
+author's own, current risk: hits inside an idiom, a quotation, a negated or hypothetical clause,
+a sentence about the distant past, or a clause about someone else are dropped. Bare time words
+("tonight") count as timing only next to another risk hit. Spans point at the original text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import re2
+import yaml
+from pydantic import ValidationError
+from spacy.matcher import Matcher
+from spacy.tokens import Doc
+from spacy.vocab import Vocab
+
+from moderation_service.crisis.dimensions import Dimension, RiskSignal
+from moderation_service.crisis.grammar_file import GrammarFile
+from moderation_service.crisis.tokens import BOUNDARY, CLAUSE_BREAKS, Tokens, lemma_of, tokenize
+from moderation_service.errors import Problem, RulebookError
+
+__all__ = ["CrisisGrammar", "GrammarHit", "load_grammars"]
+
+_GAP = re.compile(r"^~(\d)$")
+_QUOTES = re2.compile(r'(?m)"[^"\n]{1,400}"|“[^”\n]{1,400}”|^[ \t]*>[^\n]*')
+_STOPS = [".", "!", "?", ";", BOUNDARY]
+_TIME = "time"
+_IDIOM = "idiom"
+_PAST = "past"
+_REPORTED = "reported"
+_RECOVERY = "recovery"
+_PRESENT = "present"
+_FIRST_ONLY = "!first"
+_HYPOTHETICAL = "hypothetical"
+_BENIGN = "benign"
+_SUPPORTING = "supporting:"
+_CONTEXTUAL = frozenset({Dimension.means, Dimension.preparation, Dimension.plan})
+
+
+@dataclass(frozen=True)
+class GrammarHit:
+    dimensions: tuple[Dimension, ...]
+    start: int  # character offsets in the original text
+    end: int
+    first_token: int
+    last_token: int  # exclusive
+
+
+class _Compiler:
+    """Turns the pattern notation into spaCy Matcher token patterns for one language."""
+
+    def __init__(self, grammar: GrammarFile) -> None:
+        self.grammar = grammar
+        # A gap never jumps a sentence end or a negation: "i am ~2 suicidal" must not match "i'm not suicidal".
+        self._gap_stops = sorted({*_STOPS, *(w for cue in grammar.negation.cues for w in self._lemmas(cue))})
+
+    def _lemmas(self, word: str) -> list[str]:
+        if self.grammar.split_apostrophes and word.endswith("'") and word.count("'") == 1:
+            return sorted({word.lower(), lemma_of(word, self.grammar.language)})  # an elided j', l', d'
+        tokens = tokenize(word, self.grammar.language, self.grammar.contractions, self.grammar.split_apostrophes)
+        if len(tokens) != 1:
+            raise ValueError(f"{word!r} is {len(tokens)} words after tokenising; write them as separate elements")
+        return sorted({tokens.lemmas[0], tokens.words[0], lemma_of(tokens.words[0], self.grammar.language)})
+
+    def element(self, element: str) -> list[dict[str, Any]]:
+        gap = _GAP.match(element)
+        if gap:
+            return [{"LEMMA": {"NOT_IN": self._gap_stops}, "OP": f"{{0,{gap.group(1)}}}"}]
+        optional = element.endswith("?") and len(element) > 1
+        body = element[:-1] if optional else element
+        spec: dict[str, Any]
+        if body == "<year>":
+            spec = {"ORTH": {"REGEX": r"^(19|20)\d\d$"}}
+        elif body.startswith("="):
+            forms = body.split("|")
+            if not all(f.startswith("=") and len(f) > 1 for f in forms):
+                raise ValueError(f"{element!r}: exact forms (=word) cannot be mixed with lemmas in one element")
+            spec = {"ORTH": {"IN": sorted({f[1:].lower() for f in forms})}}
+        else:
+            spec = {"LEMMA": {"IN": self._alternatives(element, body)}}
+        if optional:
+            spec["OP"] = "?"
+        return [spec]
+
+    def _alternatives(self, element: str, body: str) -> list[str]:
+        words: list[str] = []
+        for alternative in body.split("|"):
+            if not alternative:
+                raise ValueError(f"empty alternative in {element!r}")
+            if alternative.isupper() and alternative.replace("_", "").isalpha():
+                if alternative not in self.grammar.lexicon:
+                    raise ValueError(f"unknown lexicon class {alternative!r}")
+                for word in self.grammar.lexicon[alternative]:
+                    words += self._lemmas(word)
+            else:
+                words += self._lemmas(alternative)
+        return sorted(set(words))
+
+    def pattern(self, source: str) -> list[dict[str, Any]]:
+        elements = source.split()
+        if not elements:
+            raise ValueError("empty pattern")
+        out: list[dict[str, Any]] = []
+        for element in elements:
+            out += self.element(element)
+        if all(spec.get("OP") for spec in out):
+            raise ValueError(f"pattern {source!r} can match nothing at all")
+        return out
+
+
+class CrisisGrammar:
+    """One language's grammar, compiled once; ``find`` returns the author's current-risk hits."""
+
+    def __init__(self, grammar: GrammarFile, source: str = "<grammar>") -> None:
+        self.file = grammar
+        self.language = grammar.language
+        self.source = source
+        self._vocab = Vocab()
+        self._matcher = Matcher(self._vocab, validate=True)
+        compiler = _Compiler(grammar)
+        problems: list[Problem] = []
+
+        def add(key: str, patterns: Iterable[str]) -> None:
+            compiled: dict[str, list[list[dict[str, Any]]]] = {}
+            for text in patterns:
+                first_only = text.startswith("@")
+                try:
+                    pattern = compiler.pattern(text.removeprefix("@"))
+                except ValueError as exc:
+                    problems.append(Problem(source, None, key, f"pattern {text!r}: {exc}"))
+                    continue
+                compiled.setdefault(key + _FIRST_ONLY if first_only else key, []).append(pattern)
+            for name, group in compiled.items():
+                self._matcher.add(name, group)
+
+        for key, patterns in grammar.patterns.items():
+            add(key, patterns)
+        for key, patterns in grammar.supporting.items():
+            add(_SUPPORTING + key, patterns)
+        add(_TIME, grammar.time_words)
+        add(_BENIGN, grammar.benign)
+        add(_IDIOM, grammar.idioms)
+        add(_PAST, grammar.past)
+        add(_REPORTED, grammar.reported)
+        add(_RECOVERY, grammar.recovery)
+        add(_PRESENT, grammar.present)
+        add(_HYPOTHETICAL, grammar.hypothetical)
+        if problems:
+            raise RulebookError(problems)
+        self._negators = frozenset(w for cue in grammar.negation.cues for w in compiler._lemmas(cue))
+        self._breakers = frozenset(w for b in grammar.negation.breakers for w in compiler._lemmas(b))
+        self._first = frozenset(w for p in grammar.person.first for w in compiler._lemmas(p))
+        self._other = frozenset(w for p in grammar.person.other for w in compiler._lemmas(p))
+
+    @cached_property
+    def pattern_count(self) -> int:
+        return sum(len(p) for p in self.file.patterns.values())
+
+    def tokens(self, text: str) -> Tokens:
+        return tokenize(text, self.language, self.file.contractions, self.file.split_apostrophes)
+
+    def find(self, text: str) -> list[GrammarHit]:
+        tokens = self.tokens(text)
+        if not tokens.words:
+            return []
+        doc = Doc(self._vocab, words=list(tokens.words), lemmas=list(tokens.lemmas))
+        raw: dict[str, list[tuple[int, int]]] = {}
+        for match_id, start, end in self._matcher(doc):
+            raw.setdefault(self._vocab.strings[match_id], []).append((start, end))
+        idioms = raw.pop(_IDIOM, [])
+        past_sentences = {tokens.sentence[s] for s, _ in raw.pop(_PAST, []) + raw.pop(_REPORTED, [])}
+        present_sentences = {tokens.sentence[s] for s, _ in raw.pop(_PRESENT, [])}
+        if raw.pop(_RECOVERY, []):
+            # Told from recovery: only sentences that say "now", "again", "tonight"... are current.
+            past_sentences |= set(tokens.sentence) - present_sentences
+        hypothetical = raw.pop(_HYPOTHETICAL, [])
+        times = raw.pop(_TIME, [])
+        benign_sentences = {tokens.sentence[s] for s, _ in raw.pop(_BENIGN, [])}
+        quoted = [(m.start(), m.end()) for m in _QUOTES.finditer(text)]
+        hits: list[GrammarHit] = []
+        supporting: list[GrammarHit] = []
+        for key, spans in raw.items():
+            first_only = key.endswith(_FIRST_ONLY)
+            dimensions = tuple(Dimension(d) for d in key.removeprefix(_SUPPORTING).removesuffix(_FIRST_ONLY).split("+"))
+            target = supporting if key.startswith(_SUPPORTING) else hits
+            for start, end in _longest(spans):
+                if self._cancelled(tokens, start, end, dimensions, idioms, past_sentences, hypothetical, quoted):
+                    continue
+                if first_only and not self._names_author(tokens, start, end):
+                    continue
+                if tokens.sentence[start] in benign_sentences and set(dimensions) <= _CONTEXTUAL:
+                    continue
+                target.append(GrammarHit(dimensions, tokens.starts[start], tokens.ends[end - 1], start, end))
+        if hits:
+            hits += supporting
+            hits += self._timing(tokens, times, hits, idioms, quoted)
+        return sorted(hits, key=lambda h: (h.start, h.end))
+
+    def signals(self, text: str, field: str) -> list[RiskSignal]:
+        return [
+            RiskSignal(dimension=d, source="grammar", field=field, start=h.start, end=h.end, language=self.language)
+            for h in self.find(text)
+            for d in h.dimensions
+        ]
+
+    def _cancelled(
+        self,
+        tokens: Tokens,
+        start: int,
+        end: int,
+        dimensions: tuple[Dimension, ...],
+        idioms: list[tuple[int, int]],
+        past_sentences: set[int],
+        hypothetical: list[tuple[int, int]],
+        quoted: list[tuple[int, int]],
+    ) -> bool:
+        if any(s < end and start < e for s, e in idioms):
+            return True
+        if any(qs <= tokens.starts[start] and tokens.ends[end - 1] <= qe for qs, qe in quoted):
+            return True
+        if tokens.sentence[start] in past_sentences:
+            return True
+        clause = _clause_start(tokens, start)
+        if any(clause <= s < start or (s < start < e) for s, e in hypothetical):
+            return True
+        if self._negated(tokens.lemmas[max(clause, start - self.file.negation.window) : start]):
+            return True
+        if Dimension.concern_other in dimensions:
+            return False
+        inside = set(tokens.lemmas[start:end])
+        if inside & self._first:
+            return False
+        lookback = tokens.lemmas[max(clause, start - self.file.person.window) : start]
+        for lemma in reversed(lookback):
+            if lemma in self._first:
+                return False
+            if lemma in self._other:
+                return True
+        return False
+
+    def _names_author(self, tokens: Tokens, start: int, end: int) -> bool:
+        clause = _clause_start(tokens, start)
+        stop = end
+        while stop < len(tokens) and tokens.words[stop] not in CLAUSE_BREAKS:
+            stop += 1
+        return any(lemma in self._first for lemma in tokens.lemmas[clause:stop])
+
+    def _negated(self, window: tuple[str, ...]) -> bool:
+        """A cue negates the hit unless a breaker stands between ("can't *stop* thinking about...")."""
+        for i, lemma in enumerate(window):
+            if lemma in self._negators and not any(w in self._breakers for w in window[i + 1 :]):
+                return True
+        return False
+
+    def _timing(
+        self,
+        tokens: Tokens,
+        times: list[tuple[int, int]],
+        hits: list[GrammarHit],
+        idioms: list[tuple[int, int]],
+        quoted: list[tuple[int, int]],
+    ) -> list[GrammarHit]:
+        """A bare time word counts as timing when risk is named in its sentence or the one beside it."""
+        near = {tokens.sentence[h.first_token] + d for h in hits for d in (-1, 0, 1) if set(h.dimensions) - {Dimension.hopelessness}}
+        out = []
+        for start, end in _longest(times):
+            if tokens.sentence[start] not in near or any(s < end and start < e for s, e in idioms):
+                continue
+            if any(qs <= tokens.starts[start] < qe for qs, qe in quoted):
+                continue
+            out.append(GrammarHit((Dimension.timing,), tokens.starts[start], tokens.ends[end - 1], start, end))
+        return out
+
+
+def _clause_start(tokens: Tokens, index: int) -> int:
+    i = index
+    while i > 0 and tokens.words[i - 1] not in CLAUSE_BREAKS:
+        i -= 1
+    return i
+
+
+def _longest(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Drop spans contained in a longer span of the same key (optional elements make many)."""
+    ordered = sorted(set(spans), key=lambda s: (s[0], -(s[1] - s[0])))
+    kept: list[tuple[int, int]] = []
+    for start, end in ordered:
+        if any(ks <= start and end <= ke for ks, ke in kept):
+            continue
+        kept.append((start, end))
+    return kept
+
+
+def _load_one(path: Path) -> CrisisGrammar:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        raise RulebookError([Problem(str(path), line + 1 if line is not None else None, None, f"cannot read: {exc.__class__.__name__}")]) from exc
+    try:
+        grammar = GrammarFile.model_validate(data)
+    except ValidationError as exc:
+        problems = [Problem(str(path), None, ".".join(str(p) for p in err["loc"]) or None, err["msg"]) for err in exc.errors()]
+        raise RulebookError(problems) from exc
+    if path.stem != grammar.language:
+        raise RulebookError([Problem(str(path), None, None, f"file name must be {grammar.language}.yaml")])
+    return CrisisGrammar(grammar, str(path))
+
+
+def load_grammars(folder: Path) -> Mapping[str, CrisisGrammar]:
+    """Every ``<language>.yaml`` in ``folder``; any invalid file refuses the whole set."""
+    grammars: dict[str, CrisisGrammar] = {}
+    problems: list[Problem] = []
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            grammar = _load_one(path)
+        except RulebookError as exc:
+            problems += exc.problems
+            continue
+        grammars[grammar.language] = grammar
+    if problems:
+        raise RulebookError(problems)
+    return grammars

@@ -1,0 +1,91 @@
+"""Which language a post is written in, offline (``lingua``: models inside the wheel, nothing downloaded).
+
+Short posts are hard for any detector ("I want to die" scores Dutch first), so a detector guess
+counts only when it is confident; otherwise English function words, then the request's locale,
+decide. ``candidates`` lists every plausible language, so the crisis grammars of all of them run:
+a wrong guess must never hide a crisis.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import re2
+
+__all__ = ["LanguageDetector", "LanguageGuess"]
+
+# Languages the detector chooses between: every language with a crisis grammar, plus those most
+# used in UK and European communities, so "not supported" can be said truthfully.
+_DETECTED = (
+    "en es fr de it pt pl cy nl ro ar ur hi bn pa gu tr zh ru uk lt so fa ga sv da nb fi el hu cs sk bg hr sq"
+).split()
+# Words that are English and rarely anything else (not "me", "he", "a", "i": Spanish and Welsh share them).
+_ENGLISH_FUNCTION_WORDS = frozenset(
+    "the and to of is are was were be been it its this that have has had does did not just can get got im ive dont cant "
+    "you your she they we our what when how with my myself want feel".split()
+)
+_WORDS = re2.compile(r"[\pL']+")
+_CONFIDENT = 0.5
+_CANDIDATE = 0.1
+
+
+@dataclass(frozen=True)
+class LanguageGuess:
+    language: str | None  # ISO 639-1; None when nothing could be told (emoji, numbers)
+    confidence: float
+    candidates: tuple[str, ...]  # every plausible language, best first
+
+
+def _locale_language(locale: str | None) -> str | None:
+    if not locale:
+        return None
+    head = locale.replace("_", "-").split("-")[0].lower()
+    return head if head.isalpha() and 2 <= len(head) <= 3 else None
+
+
+class LanguageDetector:
+    """Thread-safe, built once per process (the models load lazily on first use)."""
+
+    def __init__(self, languages: Iterable[str] = _DETECTED) -> None:
+        self._codes = tuple(languages)
+        self._lock = threading.Lock()
+        self._detector: object | None = None
+
+    def _build(self) -> object:
+        from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
+
+        wanted = []
+        for code in self._codes:
+            try:
+                wanted.append(Language.from_iso_code_639_1(getattr(IsoCode639_1, code.upper())))
+            except (AttributeError, ValueError):
+                continue
+        return LanguageDetectorBuilder.from_languages(*wanted).build()
+
+    def warm(self) -> None:
+        """Build the detector now (at start-up), not on the first request."""
+        self._ensure().compute_language_confidence_values("warm up")  # type: ignore[attr-defined]
+
+    def _ensure(self) -> object:
+        with self._lock:
+            if self._detector is None:
+                self._detector = self._build()
+            return self._detector
+
+    def detect(self, text: str, locale: str | None = None) -> LanguageGuess:
+        words = _WORDS.findall(text.lower())
+        hinted = _locale_language(locale)
+        if not words:
+            return LanguageGuess(hinted, 0.0, tuple(c for c in (hinted, "en") if c))
+        values = self._ensure().compute_language_confidence_values(text[:2000])  # type: ignore[attr-defined]
+        ranked = [(v.language.iso_code_639_1.name.lower(), float(v.value)) for v in values[:3]]
+        english_share = sum(w.strip("'") in _ENGLISH_FUNCTION_WORDS for w in words) / len(words)
+        best, confidence = ranked[0] if ranked else (None, 0.0)
+        if english_share >= 0.2 and (confidence < 0.9 or best == "en"):
+            best, confidence = "en", max(confidence if best == "en" else 0.0, english_share)
+        elif confidence < _CONFIDENT:
+            best = hinted or (best if len(words) >= 3 else None)  # "ok", "kms": too short to tell
+        candidates = [best, *(code for code, value in ranked if value >= _CANDIDATE), hinted, "en"]
+        return LanguageGuess(best, round(confidence, 3), tuple(dict.fromkeys(c for c in candidates if c)))

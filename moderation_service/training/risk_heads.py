@@ -1,0 +1,253 @@
+"""Train the crisis risk-dimension heads on the embedded model's pooled vectors (CPU, minutes, seeded).
+
+Data: the project-written crisis corpus (``models/training_data/crisis/*.jsonl``, this project's
+own text under its licence) and, as negatives, health questions from ``medical_qa_forums`` (MIT).
+Sets whose licence is "not stated" are never read here. Each post is embedded exactly as at run
+time (int8 ONNX, windows of 128 tokens) and a head's post logit is its maximum over windows, so a
+risk sentence buried in a long post is learnt where it is. 20 % of each corpus file (stratified by
+kind) is held out as dev; calibration and operating points come from dev only. The crisis
+functional suite (tests/suites/crisis) is never read.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import random
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from moderation_service.classifiers.embedded import EmbeddedClassifier
+from moderation_service.classifiers.risk_heads import FILE_NAME, RiskHeads
+from moderation_service.crisis.dimensions import Dimension
+from moderation_service.training.calibration import fit_platt
+from moderation_service.training.metrics import binary_metrics
+
+__all__ = ["HeadsConfig", "CorpusPost", "load_corpus", "train_risk_heads"]
+
+LABELS = (*(f"risk.{d.value}" for d in Dimension), "level.any", "level.imminent")
+# Dev precision each head must reach to count on its own; the supporting bar applies beside another signal.
+PRECISION_TARGET = {"level.imminent": 0.9, "level.any": 0.9}
+DEFAULT_PRECISION = 0.85
+SUPPORTING_PRECISION = 0.6
+
+
+@dataclass(frozen=True)
+class CorpusPost:
+    text: str
+    level: str
+    dimensions: tuple[str, ...]
+    kind: str
+    source: str
+
+
+@dataclass(frozen=True)
+class HeadsConfig:
+    corpus_dir: Path
+    datasets_dir: Path
+    model_dir: Path
+    output_dir: Path
+    cache_dir: Path
+    seed: int = 13
+    dev_share: float = 0.2
+    medical_negatives: int = 2000
+    epochs: int = 400
+    learning_rate: float = 0.01
+    weight_decay: float = 1e-4
+    version: str = "1.0.0"
+
+
+@dataclass
+class Split:
+    train: list[CorpusPost] = field(default_factory=list)
+    dev: list[CorpusPost] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_corpus(corpus_dir: Path) -> list[CorpusPost]:
+    """Every line of every ``*.jsonl`` in the corpus folder, validated against the dimension list."""
+    known = {d.value for d in Dimension}
+    posts = []
+    for path in sorted(corpus_dir.glob("*.jsonl")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            unknown = set(row["dimensions"]) - known
+            if unknown:
+                raise ValueError(f"{path}:{number}: unknown dimension {sorted(unknown)[0]!r}")
+            posts.append(CorpusPost(row["text"], row["level"], tuple(row["dimensions"]), row["kind"], path.stem))
+    return posts
+
+
+def _stratified(posts: list[CorpusPost], share: float, seed: int) -> tuple[list[CorpusPost], list[CorpusPost]]:
+    groups: dict[tuple[str, str], list[CorpusPost]] = {}
+    for post in posts:
+        groups.setdefault((post.source, post.kind), []).append(post)
+    rng = random.Random(seed)
+    train, dev = [], []
+    for key in sorted(groups):
+        items = groups[key][:]
+        rng.shuffle(items)
+        cut = round(len(items) * share)
+        dev += items[:cut]
+        train += items[cut:]
+    return train, dev
+
+
+def _medical(datasets_dir: Path, count: int, seed: int) -> list[CorpusPost]:
+    path = datasets_dir / "medical_qa_forums" / "train.csv"
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = [row["text"] for row in csv.DictReader(handle) if row.get("text")]
+    rng = random.Random(seed)
+    return [CorpusPost(text, "none", (), "health_question", "medical_qa_forums") for text in rng.sample(rows, min(count, len(rows)))]
+
+
+def build_split(cfg: HeadsConfig) -> Split:
+    split = Split()
+    corpus = load_corpus(cfg.corpus_dir)
+    split.train, split.dev = _stratified(corpus, cfg.dev_share, cfg.seed)
+    medical = _medical(cfg.datasets_dir, cfg.medical_negatives, cfg.seed)
+    cut = round(len(medical) * cfg.dev_share)
+    split.dev += medical[:cut]
+    split.train += medical[cut:]
+    for path in sorted(cfg.corpus_dir.glob("*.jsonl")):
+        split.files[f"project:crisis/{path.name}"] = _sha256(path)
+    split.files["medical_qa_forums/train.csv"] = _sha256(cfg.datasets_dir / "medical_qa_forums" / "train.csv")
+    return split
+
+
+def embed(classifier: EmbeddedClassifier, texts: list[str], cache: Path, progress: Callable[[str], None]) -> list[np.ndarray]:
+    """Pooled window vectors per text, cached on disk by text hash (re-runs take seconds)."""
+    cache.mkdir(parents=True, exist_ok=True)
+    out: list[np.ndarray] = []
+    started = time.monotonic()
+    for i, text in enumerate(texts):
+        path = cache / (hashlib.sha256(text.encode()).hexdigest()[:24] + ".npy")
+        if path.exists():
+            out.append(np.load(path))
+            continue
+        _, pooled = classifier.run_windows([text])[0]
+        np.save(path, pooled.astype(np.float32))
+        out.append(pooled.astype(np.float32))
+        if i % 500 == 0:
+            progress(f"embedded {i}/{len(texts)} ({time.monotonic() - started:.0f}s)")
+    return out
+
+
+def _target(post: CorpusPost, label: str) -> float:
+    if label == "level.any":
+        return float(post.level in ("high", "imminent"))
+    if label == "level.imminent":
+        return float(post.level == "imminent")
+    return float(label.removeprefix("risk.") in post.dimensions)
+
+
+def _targets(posts: Iterable[CorpusPost]) -> np.ndarray:
+    return np.array([[_target(p, label) for label in LABELS] for p in posts], dtype=np.float32)
+
+
+def _padded(vectors: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(v.shape[0] for v in vectors)
+    x = torch.zeros((len(vectors), width, vectors[0].shape[1]))
+    mask = torch.zeros((len(vectors), width), dtype=torch.bool)
+    for i, v in enumerate(vectors):
+        x[i, : v.shape[0]] = torch.from_numpy(v)
+        mask[i, : v.shape[0]] = True
+    return x, mask
+
+
+def _post_logits(x: torch.Tensor, mask: torch.Tensor, linear: torch.nn.Linear) -> torch.Tensor:
+    logits = linear(x)  # (posts, windows, labels)
+    return logits.masked_fill(~mask.unsqueeze(-1), float("-inf")).max(dim=1).values
+
+
+def fit(vectors: list[np.ndarray], targets: np.ndarray, cfg: HeadsConfig) -> torch.nn.Linear:
+    """Full-batch logistic heads with max-over-windows pooling; rare dimensions weighted up."""
+    torch.manual_seed(cfg.seed)
+    x, mask = _padded(vectors)
+    y = torch.from_numpy(targets)
+    linear = torch.nn.Linear(x.shape[-1], y.shape[1])
+    positives = y.sum(0).clamp(min=1.0)
+    pos_weight = ((len(y) - positives) / positives).clamp(max=20.0)
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    optimiser = torch.optim.Adam(linear.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    for _ in range(cfg.epochs):
+        optimiser.zero_grad()
+        loss = loss_fn(_post_logits(x, mask, linear), y)
+        loss.backward()
+        optimiser.step()
+    return linear
+
+
+def operating_point(labels: np.ndarray, probs: np.ndarray, precision: float) -> tuple[float, bool]:
+    """The lowest threshold whose dev precision reaches the target (most recall); else the best-F1 one."""
+    best_f1, best_t = -1.0, 0.5
+    for t in np.linspace(0.05, 0.99, 95):
+        predicted = probs >= t
+        tp = float((predicted & (labels == 1)).sum())
+        if predicted.sum() and tp / predicted.sum() >= precision:
+            return round(float(t), 3), True
+        f1 = 2 * tp / max(1.0, predicted.sum() + labels.sum())
+        if f1 > best_f1:
+            best_f1, best_t = f1, float(t)
+    return round(best_t, 3), False
+
+
+def train_risk_heads(cfg: HeadsConfig, progress: Callable[[str], None] = lambda m: sys.stderr.write(m + "\n")) -> dict[str, object]:
+    """Train, calibrate and choose operating points; write ``risk_heads.json`` into ``cfg.output_dir``."""
+    started = time.monotonic()
+    split = build_split(cfg)
+    classifier = EmbeddedClassifier(cfg.model_dir, cfg.cache_dir, risk_heads=False)
+    cache = cfg.cache_dir / "risk-head-embeddings" / classifier.version
+    train_vectors = embed(classifier, [p.text for p in split.train], cache, progress)
+    dev_vectors = embed(classifier, [p.text for p in split.dev], cache, progress)
+    linear = fit(train_vectors, _targets(split.train), cfg)
+    with torch.no_grad():
+        dev_logits = _post_logits(*_padded(dev_vectors), linear).numpy().astype(np.float64)
+    dev_targets = _targets(split.dev)
+    calibration_a, calibration_b, points, supporting, metrics = [], [], {}, {}, {}
+    for col, label in enumerate(LABELS):
+        platt = fit_platt(dev_logits[:, col], dev_targets[:, col])
+        calibration_a.append(platt["a"])
+        calibration_b.append(platt["b"])
+        probs = 1.0 / (1.0 + np.exp(-(platt["a"] * dev_logits[:, col] + platt["b"])))
+        threshold, met = operating_point(dev_targets[:, col], probs, PRECISION_TARGET.get(label, DEFAULT_PRECISION))
+        points[label] = threshold
+        supporting[label] = min(threshold, operating_point(dev_targets[:, col], probs, SUPPORTING_PRECISION)[0])
+        metrics[label] = {**binary_metrics(dev_targets[:, col], probs, threshold), "precision_target_met": met}
+    heads = RiskHeads(
+        version=cfg.version,
+        labels=LABELS,
+        weights=linear.weight.detach().numpy().T.astype(np.float32),
+        bias=linear.bias.detach().numpy().astype(np.float32),
+        calibration_a=np.array(calibration_a, dtype=np.float32),
+        calibration_b=np.array(calibration_b, dtype=np.float32),
+        operating_points=points,
+        supporting_points=supporting,
+    )
+    meta: dict[str, object] = {
+        "encoder": classifier.version,
+        "precision_target": {label: PRECISION_TARGET.get(label, DEFAULT_PRECISION) for label in LABELS},
+        "supporting_precision": SUPPORTING_PRECISION,
+        "data_files_sha256": split.files,
+        "train_posts": len(split.train),
+        "dev_posts": len(split.dev),
+        "seed": cfg.seed,
+        "train_seconds": round(time.monotonic() - started, 1),
+        "dev_metrics": metrics,
+    }
+    cfg.output_dir.mkdir(parents=True, exist_ok=True)
+    (cfg.output_dir / FILE_NAME).write_text(heads.to_json(meta), encoding="utf-8")
+    return meta

@@ -1,0 +1,184 @@
+"""The crisis grammars: dimensions with spans, context that cancels a hit, languages, bad files.
+
+These sentences are written for the unit tests; the functional suite (tests/suites/crisis) is the
+measure of quality and is run separately (tests/test_functional_suites.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from moderation_service.crisis import CrisisDetector, Dimension, LanguageDetector, assess, level_of, load_grammars
+from moderation_service.crisis.grammar import CrisisGrammar
+from moderation_service.decision import DistressLevel
+from moderation_service.errors import RulebookError
+
+RULES = Path(__file__).resolve().parent.parent / "rules"
+
+
+@pytest.fixture(scope="module")
+def detector() -> CrisisDetector:
+    return CrisisDetector(load_grammars(RULES / "crisis"), LanguageDetector())
+
+
+def dims(detector: CrisisDetector, text: str, locale: str | None = None) -> set[str]:
+    return {s.dimension.value for s in detector.detect({"body": text}, locale).signals}
+
+
+def level(detector: CrisisDetector, text: str, locale: str | None = None) -> DistressLevel:
+    return assess(detector.detect({"body": text}, locale).signals).level
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("cant do this any more. ive got my tablets saved up", {"means", "hopelessness"}),
+        ("been quietly stockpiling my pregabalin since october", {"means"}),
+        ("the oxy is stashed in my sock drawer and I just want it over", {"means"}),
+        ("I have saved up my tablets and I plan to take them all tonight.", {"means", "plan", "timing"}),
+        ("honestly the family would be better off without me", {"passive_ideation"}),
+        ("keep thinking about ending it all", {"active_ideation"}),
+        ("wrote letters to both the kids and sorted out my will. I cant go on", {"preparation", "hopelessness"}),
+        ("I've taken all my tablets. sorry", {"attempt"}),
+        ("cut my arms again last night", {"self_harm"}),
+        ("my daughter keeps saying she wants to die, what do I do", {"concern_other"}),
+        ("gonna k1ll mys3lf", {"active_ideation"}),
+        ("i want to s u i c i d e", set()),  # spaced letters join, but "want to suicide" is no pattern: no guess
+        ("thinking about s.u.i.c.i.d.e again", {"active_ideation"}),
+    ],
+)
+def test_dimensions_found(detector: CrisisDetector, text: str, expected: set[str]) -> None:
+    assert expected <= dims(detector, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "This pain is killing me today, my painkillers barely touch it",
+        "I could murder a bacon roll",
+        "dying to know how your scan went!",
+        "I nearly died of embarrassment when my stoma bag gurgled",
+        "just kill me now, 90 minutes on hold to the DWP",
+        "I would never kill myself, I've got the grandkids",
+        "I don't want to die, I'm terrified of the op",
+        "six years ago I took an overdose. I'm in a much better place now",
+        "if you ever feel suicidal please ring Samaritans on 116 123",
+        'someone messaged me "kill yourself" and I reported it',
+        "suicide prevention week starts Monday, our group is doing a walk",
+        "stocking up on my meds before the holiday in Spain",
+        "how many paracetamol can I take in a day with co-codamol?",
+        "my uncle took his own life in 2011 and I still miss him",
+    ],
+)
+def test_hard_negatives_are_not_risk(detector: CrisisDetector, text: str) -> None:
+    assert level(detector, text) in (DistressLevel.none, DistressLevel.low)
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("I can't do this anymore, I've got my tablets saved up", DistressLevel.imminent),
+        ("I'm going to kill myself tonight", DistressLevel.imminent),
+        ("this is my last post. thank you all for everything", DistressLevel.imminent),
+        ("Honestly everyone would be better off without me", DistressLevel.high),
+        ("I feel so alone and I can't cope", DistressLevel.low),
+        ("Had a lovely walk with the dog", DistressLevel.none),
+    ],
+)
+def test_levels(detector: CrisisDetector, text: str, want: DistressLevel) -> None:
+    assert level(detector, text) is want
+
+
+@pytest.mark.parametrize(
+    ("text", "locale", "want"),
+    [
+        ("ya no quiero vivir, tengo las pastillas preparadas", "es-ES", DistressLevel.imminent),
+        ("ya no quiero vivir, tengo las pastillas preparadas", None, DistressLevel.imminent),
+        ("me muero de risa con este vídeo", "es-ES", DistressLevel.none),
+        ("je ne veux plus vivre, j'ai gardé mes médicaments", "fr-FR", DistressLevel.imminent),
+        ("je meurs de faim", "fr-FR", DistressLevel.none),
+        ("Ich will nicht mehr leben, ich habe die Tabletten gesammelt", "de-DE", DistressLevel.imminent),
+        ("ich sterbe vor Hunger", None, DistressLevel.none),
+        ("voglio farla finita stanotte", "it-IT", DistressLevel.imminent),
+        ("muoio di fame", "it-IT", DistressLevel.none),
+        ("tomei todos os comprimidos", "pt-PT", DistressLevel.imminent),
+        ("morrendo de rir aqui", "pt-PT", DistressLevel.none),
+        ("chcę umrzeć dziś w nocy", "pl-PL", DistressLevel.imminent),
+        ("umieram ze śmiechu", "pl-PL", DistressLevel.none),
+        ("Dw i eisiau marw heno", "cy-GB", DistressLevel.imminent),
+        ("bron marw o chwerthin", "cy-GB", DistressLevel.none),
+    ],
+)
+def test_languages(detector: CrisisDetector, text: str, locale: str | None, want: DistressLevel) -> None:
+    assert level(detector, text, locale) is want
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("ya no quiero vivir, tengo las pastillas preparadas", "es"),
+        ("I want to die", "en"),
+        ("My GP upped my pregabalin again", "en"),
+        ("Dw i ddim eisiau byw rhagor", "cy"),
+        ("chcę umrzeć", "pl"),
+    ],
+)
+def test_language_detection(text: str, language: str) -> None:
+    guess = LanguageDetector().detect(text)
+    assert guess.language == language and "en" in guess.candidates
+
+
+def test_spans_point_at_the_words_the_author_wrote(detector: CrisisDetector) -> None:
+    text = "Long day at the rheumy clinic.\nHonestly, I've g0t my TABLETS  saved up, and tonight's the night."
+    signals = detector.detect({"body": text}, "en-GB").signals
+    quoted = {s.dimension: text[s.start or 0 : s.end or 0] for s in signals}
+    assert quoted[Dimension.means] == "TABLETS  saved up"
+    assert quoted[Dimension.timing] in ("tonight's the night", "tonight")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.sampled_from(["I want to die.", "my tablets are saved up.", "tonight.", "what's the point.", "nice day."]), min_size=1),
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20),
+)
+def test_every_span_lies_inside_its_field(sentences: list[str], noise: str) -> None:
+    detector = CrisisDetector(load_grammars(RULES / "crisis"), LanguageDetector())
+    text = noise + " " + " ".join(sentences)
+    for signal in detector.detect({"body": text}, "en-GB").signals:
+        assert signal.start is not None and signal.end is not None
+        assert 0 <= signal.start < signal.end <= len(text)
+
+
+@given(st.sets(st.sampled_from(list(Dimension))), st.sampled_from(list(Dimension)))
+def test_a_further_dimension_never_lowers_the_level(found: set[Dimension], extra: Dimension) -> None:
+    order = {DistressLevel.none: 0, DistressLevel.low: 1, DistressLevel.high: 2, DistressLevel.imminent: 3}
+    assert order[level_of(found | {extra})] >= order[level_of(found)]
+
+
+def test_a_bad_grammar_file_names_file_and_pattern(tmp_path: Path) -> None:
+    (tmp_path / "en.yaml").write_text(
+        "language: en\nname: test\nlexicon: {MED: [pill]}\npatterns:\n  means: ['NOPE pill']\n  bogus: ['x']\n", encoding="utf-8"
+    )
+    with pytest.raises(RulebookError) as caught:
+        load_grammars(tmp_path)
+    text = str(caught.value)
+    assert "en.yaml" in text and "bogus" in text
+
+
+def test_an_unknown_lexicon_class_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "en.yaml").write_text("language: en\nname: test\npatterns:\n  means: ['NOPE pill']\n", encoding="utf-8")
+    with pytest.raises(RulebookError, match="unknown lexicon class 'NOPE'"):
+        load_grammars(tmp_path)
+
+
+def test_every_shipped_grammar_loads_with_patterns_for_the_core_dimensions() -> None:
+    grammars = load_grammars(RULES / "crisis")
+    assert set(grammars) >= {"en", "es", "fr", "de", "it", "pt", "pl", "cy"}
+    for grammar in grammars.values():
+        assert isinstance(grammar, CrisisGrammar)
+        keys = {part for key in grammar.file.patterns for part in key.split("+")}
+        assert {"passive_ideation", "active_ideation", "means", "attempt", "self_harm"} <= keys, grammar.language

@@ -1,0 +1,71 @@
+"""The functional suites: well-formed, independent of every training file, and their CI gates held.
+
+The suites (tests/suites/crisis, tests/suites/abuse) are evaluation data only. The gates run the
+real embedded model, the crisis grammars and the default rulebook on every case; the report shows
+the issue's target and the CI ratchet for each gate (see moderation_service/training/functional.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from moderation_service.api.app import build_pipeline
+from moderation_service.config import Settings
+from moderation_service.training.functional import GATES, load_suite, run_suite, save_report
+
+ROOT = Path(__file__).resolve().parent.parent
+SUITES = ROOT / "tests" / "suites"
+TRAINING = ROOT / "models" / "training_data"
+NEAR_DUPLICATE = 0.6  # cosine of character 4-gram TF-IDF vectors; paraphrases of one sentence score above it
+
+
+def _training_texts() -> list[str]:
+    texts = [json.loads(line)["text"] for path in sorted((TRAINING / "crisis").glob("*.jsonl")) for line in path.read_text().splitlines() if line]
+    handwritten = yaml.safe_load((TRAINING / "handwritten.yaml").read_text(encoding="utf-8"))
+    texts += [str(t) for group in handwritten["groups"] for t in group["texts"]]
+    texts += [str(t) for pool in handwritten["pools"].values() for t in pool]
+    return texts
+
+
+@pytest.mark.parametrize(("name", "cases", "functionalities"), [("crisis", 400, 25), ("abuse", 600, 25)])
+def test_suite_is_well_formed(name: str, cases: int, functionalities: int) -> None:
+    suite = load_suite(SUITES / name)
+    ids = [case.id for func in suite for case in func.cases]
+    assert len(ids) >= cases and len(suite) >= functionalities
+    assert len(ids) == len(set(ids)), [i for i, n in Counter(ids).items() if n > 1]
+    by_id = {case.id: case for func in suite for case in func.cases}
+    for case in by_id.values():
+        if case.pair is not None:
+            assert case.pair in by_id, f"{case.id} pairs with missing {case.pair}"
+            assert case.expect != by_id[case.pair].expect or name == "abuse", f"{case.id} and its pair expect the same"
+
+
+def test_no_suite_case_is_a_near_duplicate_of_training_text() -> None:
+    suite = [case.text for name in ("crisis", "abuse") for func in load_suite(SUITES / name) for case in func.cases]
+    training = _training_texts()
+    vectoriser = TfidfVectorizer(analyzer="char_wb", ngram_range=(4, 4), sublinear_tf=True).fit(suite + training)
+    similarity = vectoriser.transform(suite) @ vectoriser.transform(training).T
+    best = np.asarray(similarity.max(axis=1).todense()).ravel()
+    worst = int(best.argmax())
+    assert best[worst] < NEAR_DUPLICATE, f"suite case {suite[worst][:60]!r} is a near-duplicate of training text ({best[worst]:.2f})"
+
+
+@pytest.mark.model
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["crisis", "abuse"])
+def test_functional_suite_ci_gates(name: str, tmp_path: Path) -> None:
+    pipeline = build_pipeline(Settings(classifier_timeout_s=None))
+    report, outcomes = run_suite(name, SUITES / name, pipeline)
+    paths = save_report(report, tmp_path)
+    assert all(p.stat().st_size > 0 for p in paths)
+    assert len(outcomes) == sum(f["cases"] for f in report.functionalities.values())
+    assert set(report.gates) == {gate.name for gate in GATES[name]}
+    failed = {gate: row for gate, row in report.gates.items() if not row["ci_passed"]}
+    assert not failed, failed
