@@ -113,6 +113,8 @@ class Decision(_Frozen):
     models: tuple[str, ...] = ()
     degraded: bool = False
     language: str | None = Field(default=None, description="ISO 639-1 code of the language the post is written in, when known")
-    language_supported: bool = Field(default=True, description="whether the classifiers support that language (rules and crisis grammars always run)")
+    language_supported: bool = Field(
+        default=True, description="whether the classifiers support that language (rules and crisis grammars always run)"
+    )
     risk_dimensions: tuple[str, ...] = Field(default=(), description="crisis risk dimensions found (C-SSRS), see docs/crisis-risk.md")
     timings_ms: dict[str, float] = Field(default_factory=dict)

@@ -173,28 +173,30 @@ class Pipeline:
         """Grammar and model-head signals combined (docs/crisis-risk.md).
 
         A head counts on its own at its operating point (dev precision >= its target), and beside
-        another signal already at its lower supporting point; the level heads can raise the level.
+        another signal at its lower supporting point; the level heads raise the level the same way.
         """
         signals = list(finding.signals if finding else ())
         supporting: list[RiskSignal] = []
-        model_level, model_score = DistressLevel.none, None
+        levels: list[tuple[DistressLevel, float, bool]] = []  # (level, score, counts on its own)
         for classifier in self.classifiers:
             points: dict[str, float] = getattr(classifier, "operating_points", {})
             lower: dict[str, float] = getattr(classifier, "supporting_points", points)
             for label, threshold in points.items():
                 score = scores.get(label)
-                if score is None:
+                if score is None or score < min(threshold, lower.get(label, threshold)):
                     continue
                 if label.startswith(RISK_PREFIX):
                     signal = RiskSignal(dimension=Dimension(label.removeprefix(RISK_PREFIX)), source="model", score=score)
-                    if score >= threshold:
-                        signals.append(signal)
-                    elif score >= lower.get(label, threshold):
-                        supporting.append(signal)
-                elif label in _LEVEL_HEADS and score >= threshold and _LEVEL_RANK[_LEVEL_HEADS[label]] > _LEVEL_RANK[model_level]:
-                    model_level, model_score = _LEVEL_HEADS[label], score
-        if signals or model_level is not DistressLevel.none:
+                    (signals if score >= threshold else supporting).append(signal)
+                elif label in _LEVEL_HEADS:
+                    levels.append((_LEVEL_HEADS[label], score, score >= threshold))
+        corroborated = bool(signals)
+        if corroborated or any(alone for _, _, alone in levels):
             signals += supporting
+        model_level, model_score = DistressLevel.none, None
+        for level, score, alone in levels:
+            if (alone or corroborated) and _LEVEL_RANK[level] > _LEVEL_RANK[model_level]:
+                model_level, model_score = level, score
         return assess(signals, model_level, model_score)
 
     def _classify(self, texts: list[str | None], timings: list[dict[str, float]]) -> list[tuple[dict[str, float], list[str]]]:

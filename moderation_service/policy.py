@@ -54,6 +54,7 @@ _LEVEL_TEXT = {
     DistressLevel.low: "Low mood: support offered",
 }
 
+
 @dataclass(frozen=True)
 class PolicyInput:
     rulebook: Rulebook
@@ -135,7 +136,15 @@ def _signal_reason(signal: RiskSignal, action: Action, category: str) -> Reason:
     span = Span(field=signal.field, start=signal.start, end=signal.end) if signal.field and signal.start is not None else None
     score = round(signal.score, 4) if signal.score is not None else None
     message = f"{signal.dimension.value}: {DIMENSION_TEXT[signal.dimension]}"
-    return Reason(source=signal.source, id=f"crisis.{signal.dimension.value}", category=category, action=action, message=message, span=span, score=score)
+    return Reason(
+        source=signal.source,
+        id=f"crisis.{signal.dimension.value}",
+        category=category,
+        action=action,
+        message=message,
+        span=span,
+        score=score,
+    )
 
 
 def _crisis(risk: RiskAssessment, policy: CrisisPolicy) -> list[tuple[Outcome, Reason]]:
@@ -145,13 +154,24 @@ def _crisis(risk: RiskAssessment, policy: CrisisPolicy) -> list[tuple[Outcome, R
     outcome = _crisis_outcome(risk.level, policy)
     found = ", ".join(d.value for d in Dimension if d in risk.dimensions) or "risk-level model"
     summary = Reason(
-        source="crisis", id=f"crisis.{risk.level.value}", category=policy.category, action=outcome.action, message=f"{_LEVEL_TEXT[risk.level]} ({found})"
+        source="crisis",
+        id=f"crisis.{risk.level.value}",
+        category=policy.category,
+        action=outcome.action,
+        message=f"{_LEVEL_TEXT[risk.level]} ({found})",
     )
     pairs = [(outcome, summary)]
     if risk.model_level is not DistressLevel.none:
         message = f"the risk-level model reads this as {risk.model_level.value}"
         score = round(risk.model_score, 4) if risk.model_score is not None else None
-        pairs.append((outcome, Reason(source="model", id="crisis.model_level", category=policy.category, action=outcome.action, message=message, score=score)))
+        pairs.append(
+            (
+                outcome,
+                Reason(
+                    source="model", id="crisis.model_level", category=policy.category, action=outcome.action, message=message, score=score
+                ),
+            )
+        )
     pairs += [(outcome, _signal_reason(signal, outcome.action, policy.category)) for signal in risk.signals]
     return pairs
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from moderation_service.crisis import Dimension
 from tests.conftest import Keys, Server, start_server, stop_server
 
 pytestmark = pytest.mark.model
@@ -26,7 +27,8 @@ def test_scores_and_model_version_in_every_decision(model_server: Server, keys: 
         nasty = c.post("/v1/moderate", json={"text": "You are a pathetic worthless excuse for a human being, nobody wants you"}).json()
         ready = c.get("/readyz").json()
     assert kind["action"] == "allow"
-    assert set(kind["scores"]) == {"toxicity", "identity_attack", "threat", "distress", "suicide_risk"}
+    assert {"toxicity", "identity_attack", "threat", "distress", "suicide_risk", "level.any", "level.imminent"} <= set(kind["scores"])
+    assert {k for k in kind["scores"] if k.startswith("risk.")} == {f"risk.{d.value}" for d in Dimension}
     assert nasty["scores"]["toxicity"] > kind["scores"]["toxicity"] + 0.3
     assert nasty["action"] == "hold"
     assert kind["models"][0].startswith("embedded@") and "model:embedded" in kind["timings_ms"]

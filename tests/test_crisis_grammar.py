@@ -182,3 +182,9 @@ def test_every_shipped_grammar_loads_with_patterns_for_the_core_dimensions() -> 
         assert isinstance(grammar, CrisisGrammar)
         keys = {part for key in grammar.file.patterns for part in key.split("+")}
         assert {"passive_ideation", "active_ideation", "means", "attempt", "self_harm"} <= keys, grammar.language
+
+
+def test_a_repeated_key_is_refused_with_its_line(tmp_path: Path) -> None:
+    (tmp_path / "en.yaml").write_text("language: en\nname: t\npatterns:\n  means: [pill]\n  means: [tablet]\n", encoding="utf-8")
+    with pytest.raises(RulebookError, match=r"en.yaml:5: cannot read: duplicate key 'means'"):
+        load_grammars(tmp_path)

@@ -9,6 +9,7 @@ import pytest
 
 from moderation_service.classifiers.embedded import EmbeddedClassifier, onnx_path
 from moderation_service.config import Settings
+from moderation_service.crisis import Dimension
 
 pytestmark = pytest.mark.model
 MODELS = Path(__file__).resolve().parent.parent / "models" / "embedded"
@@ -20,7 +21,9 @@ def model() -> EmbeddedClassifier:
 
 
 def test_scores_every_category_as_probabilities(model: EmbeddedClassifier) -> None:
-    assert model.labels == ("toxicity", "identity_attack", "threat", "distress", "suicide_risk")
+    assert model.labels[:5] == ("toxicity", "identity_attack", "threat", "distress", "suicide_risk")
+    assert set(model.labels[5:]) == {f"risk.{d.value}" for d in Dimension} | {"level.any", "level.imminent"}
+    assert set(model.operating_points) == set(model.labels[5:]) and all(0 < t < 1 for t in model.operating_points.values())
     [scores] = model.predict(["Has anyone tried hydrotherapy for their knees?"])
     assert set(scores) == set(model.labels) and all(0.0 <= v <= 1.0 for v in scores.values())
 

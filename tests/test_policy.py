@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
 import pytest
 
 from moderation_service.classifiers.fake import FAKE_HEADS, FakeClassifier
+from moderation_service.crisis import CrisisDetector, load_grammars
 from moderation_service.decision import Action
 from moderation_service.errors import InputError, TextTooLongError
 from moderation_service.pipeline import Pipeline, Post
@@ -17,14 +19,19 @@ from moderation_service.signposting import load_directory
 RULES = Path(__file__).resolve().parent.parent / "rules"
 
 
+@functools.cache
+def crisis() -> CrisisDetector:
+    return CrisisDetector(load_grammars(RULES / "crisis"))
+
+
 def pipeline(*classifiers: FakeClassifier, timeout: float = 1.0, fallback: Action = Action.hold) -> Pipeline:
     directory = load_directory(RULES / "signposting")
     books = RulebookSet(RULES, "peer-support", directory.helpline_numbers())
     books.reload()
-    return Pipeline(books, directory, classifiers, classifier_timeout_s=timeout, fallback_action=fallback)
+    return Pipeline(books, directory, classifiers, crisis=crisis(), classifier_timeout_s=timeout, fallback_action=fallback)
 
 
-HEADS = {label: 0.5 for label in FAKE_HEADS}
+HEADS = dict.fromkeys(FAKE_HEADS, 0.5)
 
 
 def scores(**values: float) -> FakeClassifier:

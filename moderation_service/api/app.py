@@ -54,8 +54,8 @@ def build_pipeline(settings: Settings, metrics: Metrics | None = None) -> Pipeli
     books = RulebookSet(settings.rules_dir, settings.default_rulebook, directory.helpline_numbers())
     books.reload()
     classifiers = [create_classifier(name, settings) for name in settings.classifier_names]
-    crisis = CrisisDetector(load_grammars(settings.rules_dir / "crisis"), LanguageDetector())
-    crisis.languages.warm()
+    crisis = CrisisDetector(load_grammars(settings.rules_dir / "crisis", compile_now=("en",)), LanguageDetector())
+    crisis.warm(background=True)
     pipeline = Pipeline(
         books,
         directory,

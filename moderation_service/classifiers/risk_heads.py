@@ -50,7 +50,8 @@ class RiskHeads:
             "weights": np.round(self.weights, 6).tolist(),
             "bias": np.round(self.bias, 6).tolist(),
             "calibration": {
-                label: {"a": float(a), "b": float(b)} for label, a, b in zip(self.labels, self.calibration_a, self.calibration_b, strict=True)
+                label: {"a": float(a), "b": float(b)}
+                for label, a, b in zip(self.labels, self.calibration_a, self.calibration_b, strict=True)
             },
             "operating_points": self.operating_points,
             "supporting_points": self.supporting_points,

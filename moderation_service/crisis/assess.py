@@ -66,7 +66,9 @@ def _farewell(signals: tuple[RiskSignal, ...]) -> bool:
 _ORDER = {DistressLevel.none: 0, DistressLevel.low: 1, DistressLevel.high: 2, DistressLevel.imminent: 3}
 
 
-def assess(signals: Iterable[RiskSignal], model_level: DistressLevel = DistressLevel.none, model_score: float | None = None) -> RiskAssessment:
+def assess(
+    signals: Iterable[RiskSignal], model_level: DistressLevel = DistressLevel.none, model_score: float | None = None
+) -> RiskAssessment:
     """The level of the dimensions found, raised to what the level heads read (never lowered by them)."""
     kept = tuple(signals)
     dimensions = frozenset(s.dimension for s in kept)

@@ -6,6 +6,8 @@ guess must never hide a crisis. Model-head signals are added by the pipeline, wh
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -14,6 +16,8 @@ from moderation_service.crisis.grammar import CrisisGrammar
 from moderation_service.crisis.language import LanguageDetector, LanguageGuess
 
 __all__ = ["CrisisDetector", "CrisisFinding"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,27 @@ class CrisisDetector:
     @property
     def grammar_languages(self) -> tuple[str, ...]:
         return tuple(sorted(self.grammars))
+
+    def warm(self, background: bool = False) -> threading.Thread | None:
+        """Compile every grammar and load the language detector, now or on a daemon thread.
+
+        In the background a process serves English within a couple of seconds of starting; a post in
+        another language that arrives before its grammar is ready waits for it (never skips it).
+        """
+
+        def work() -> None:
+            self.languages.warm()
+            for grammar in self.grammars.values():
+                grammar.compile()
+                grammar.find("warm up")  # loads the language's lemma dictionary for posts too
+            log.info("crisis grammars ready", extra={"languages": list(self.grammar_languages)})
+
+        if not background:
+            work()
+            return None
+        thread = threading.Thread(target=work, name="crisis-warm-up", daemon=True)
+        thread.start()
+        return thread
 
     def detect(self, fields: Mapping[str, str], locale: str | None) -> CrisisFinding:
         """``fields`` maps 'title'/'body' to text; spans in the signals point into the matching field."""

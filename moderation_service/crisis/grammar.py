@@ -9,6 +9,7 @@ a sentence about the distant past, or a clause about someone else are dropped. B
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -42,7 +43,7 @@ _FIRST_ONLY = "!first"
 _HYPOTHETICAL = "hypothetical"
 _BENIGN = "benign"
 _SUPPORTING = "supporting:"
-_CONTEXTUAL = frozenset({Dimension.means, Dimension.preparation, Dimension.plan})
+_CONTEXTUAL = frozenset({Dimension.means, Dimension.preparation, Dimension.plan, Dimension.attempt})
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,9 @@ class _Compiler:
     def __init__(self, grammar: GrammarFile) -> None:
         self.grammar = grammar
         # A gap never jumps a sentence end or a negation: "i am ~2 suicidal" must not match "i'm not suicidal".
-        self._gap_stops = sorted({*_STOPS, *(w for cue in grammar.negation.cues for w in self._lemmas(cue))})
+        self._gap_stops = sorted({*_STOPS, *(w for cue in grammar.negation.cues for w in self.lemmas(cue))})
 
-    def _lemmas(self, word: str) -> list[str]:
+    def lemmas(self, word: str) -> list[str]:
         if self.grammar.split_apostrophes and word.endswith("'") and word.count("'") == 1:
             return sorted({word.lower(), lemma_of(word, self.grammar.language)})  # an elided j', l', d'
         tokens = tokenize(word, self.grammar.language, self.grammar.contractions, self.grammar.split_apostrophes)
@@ -79,6 +80,8 @@ class _Compiler:
         spec: dict[str, Any]
         if body == "<year>":
             spec = {"ORTH": {"REGEX": r"^(19|20)\d\d$"}}
+        elif body == "<num>":
+            spec = {"ORTH": {"REGEX": r"^\d{1,3}$"}}
         elif body.startswith("="):
             forms = body.split("|")
             if not all(f.startswith("=") and len(f) > 1 for f in forms):
@@ -99,9 +102,9 @@ class _Compiler:
                 if alternative not in self.grammar.lexicon:
                     raise ValueError(f"unknown lexicon class {alternative!r}")
                 for word in self.grammar.lexicon[alternative]:
-                    words += self._lemmas(word)
+                    words += self.lemmas(word)
             else:
-                words += self._lemmas(alternative)
+                words += self.lemmas(alternative)
         return sorted(set(words))
 
     def pattern(self, source: str) -> list[dict[str, Any]]:
@@ -116,49 +119,89 @@ class _Compiler:
         return out
 
 
+@dataclass(frozen=True)
+class _Compiled:
+    vocab: Vocab
+    matcher: Matcher
+    negators: frozenset[str]
+    breakers: frozenset[str]
+    first: frozenset[str]
+    other: frozenset[str]
+
+
+def _compile(grammar: GrammarFile, source: str) -> _Compiled:
+    vocab = Vocab()
+    matcher = Matcher(vocab, validate=True)
+    compiler = _Compiler(grammar)
+    problems: list[Problem] = []
+
+    def add(key: str, patterns: Iterable[str]) -> None:
+        compiled: dict[str, list[list[dict[str, Any]]]] = {}
+        for text in patterns:
+            first_only = text.startswith("@")
+            try:
+                pattern = compiler.pattern(text.removeprefix("@"))
+            except ValueError as exc:
+                problems.append(Problem(source, None, key, f"pattern {text!r}: {exc}"))
+                continue
+            compiled.setdefault(key + _FIRST_ONLY if first_only else key, []).append(pattern)
+        for name, group in compiled.items():
+            matcher.add(name, group)
+
+    for key, patterns in grammar.patterns.items():
+        add(key, patterns)
+    for key, patterns in grammar.supporting.items():
+        add(_SUPPORTING + key, patterns)
+    for key, patterns in (
+        (_TIME, grammar.time_words),
+        (_BENIGN, grammar.benign),
+        (_IDIOM, grammar.idioms),
+        (_PAST, grammar.past),
+        (_REPORTED, grammar.reported),
+        (_RECOVERY, grammar.recovery),
+        (_PRESENT, grammar.present),
+        (_HYPOTHETICAL, grammar.hypothetical),
+    ):
+        add(key, patterns)
+    if problems:
+        raise RulebookError(problems)
+
+    def lemmas(words: Iterable[str]) -> frozenset[str]:
+        return frozenset(lemma for word in words for lemma in compiler.lemmas(word))
+
+    return _Compiled(
+        vocab,
+        matcher,
+        lemmas(grammar.negation.cues),
+        lemmas(grammar.negation.breakers),
+        lemmas(grammar.person.first),
+        lemmas(grammar.person.other),
+    )
+
+
 class CrisisGrammar:
     """One language's grammar, compiled once; ``find`` returns the author's current-risk hits."""
 
-    def __init__(self, grammar: GrammarFile, source: str = "<grammar>") -> None:
+    def __init__(self, grammar: GrammarFile, source: str = "<grammar>", *, compile_now: bool = True) -> None:
         self.file = grammar
         self.language = grammar.language
         self.source = source
-        self._vocab = Vocab()
-        self._matcher = Matcher(self._vocab, validate=True)
-        compiler = _Compiler(grammar)
-        problems: list[Problem] = []
+        self._lock = threading.Lock()
+        self._compiled: _Compiled | None = None
+        if compile_now:
+            self.compile()
 
-        def add(key: str, patterns: Iterable[str]) -> None:
-            compiled: dict[str, list[list[dict[str, Any]]]] = {}
-            for text in patterns:
-                first_only = text.startswith("@")
-                try:
-                    pattern = compiler.pattern(text.removeprefix("@"))
-                except ValueError as exc:
-                    problems.append(Problem(source, None, key, f"pattern {text!r}: {exc}"))
-                    continue
-                compiled.setdefault(key + _FIRST_ONLY if first_only else key, []).append(pattern)
-            for name, group in compiled.items():
-                self._matcher.add(name, group)
+    def compile(self) -> None:
+        """Build the matcher (loads the language's lemma dictionary: up to seconds); idempotent and thread-safe."""
+        with self._lock:
+            if self._compiled is None:
+                self._compiled = _compile(self.file, self.source)
 
-        for key, patterns in grammar.patterns.items():
-            add(key, patterns)
-        for key, patterns in grammar.supporting.items():
-            add(_SUPPORTING + key, patterns)
-        add(_TIME, grammar.time_words)
-        add(_BENIGN, grammar.benign)
-        add(_IDIOM, grammar.idioms)
-        add(_PAST, grammar.past)
-        add(_REPORTED, grammar.reported)
-        add(_RECOVERY, grammar.recovery)
-        add(_PRESENT, grammar.present)
-        add(_HYPOTHETICAL, grammar.hypothetical)
-        if problems:
-            raise RulebookError(problems)
-        self._negators = frozenset(w for cue in grammar.negation.cues for w in compiler._lemmas(cue))
-        self._breakers = frozenset(w for b in grammar.negation.breakers for w in compiler._lemmas(b))
-        self._first = frozenset(w for p in grammar.person.first for w in compiler._lemmas(p))
-        self._other = frozenset(w for p in grammar.person.other for w in compiler._lemmas(p))
+    def _ready(self) -> _Compiled:
+        if self._compiled is None:
+            self.compile()
+        assert self._compiled is not None
+        return self._compiled
 
     @cached_property
     def pattern_count(self) -> int:
@@ -171,16 +214,18 @@ class CrisisGrammar:
         tokens = self.tokens(text)
         if not tokens.words:
             return []
-        doc = Doc(self._vocab, words=list(tokens.words), lemmas=list(tokens.lemmas))
+        compiled = self._ready()
+        doc = Doc(compiled.vocab, words=list(tokens.words), lemmas=list(tokens.lemmas))
         raw: dict[str, list[tuple[int, int]]] = {}
-        for match_id, start, end in self._matcher(doc):
-            raw.setdefault(self._vocab.strings[match_id], []).append((start, end))
+        for match_id, start, end in compiled.matcher(doc):
+            raw.setdefault(compiled.vocab.strings[match_id], []).append((start, end))
         idioms = raw.pop(_IDIOM, [])
         past_sentences = {tokens.sentence[s] for s, _ in raw.pop(_PAST, []) + raw.pop(_REPORTED, [])}
         present_sentences = {tokens.sentence[s] for s, _ in raw.pop(_PRESENT, [])}
         if raw.pop(_RECOVERY, []):
             # Told from recovery: only sentences that say "now", "again", "tonight"... are current.
-            past_sentences |= set(tokens.sentence) - present_sentences
+            past_sentences |= set(tokens.sentence)
+        past_sentences -= present_sentences  # "years ago I cut, and I cut again last night" is current
         hypothetical = raw.pop(_HYPOTHETICAL, [])
         times = raw.pop(_TIME, [])
         benign_sentences = {tokens.sentence[s] for s, _ in raw.pop(_BENIGN, [])}
@@ -236,13 +281,13 @@ class CrisisGrammar:
         if Dimension.concern_other in dimensions:
             return False
         inside = set(tokens.lemmas[start:end])
-        if inside & self._first:
+        if inside & self._ready().first:
             return False
         lookback = tokens.lemmas[max(clause, start - self.file.person.window) : start]
         for lemma in reversed(lookback):
-            if lemma in self._first:
+            if lemma in self._ready().first:
                 return False
-            if lemma in self._other:
+            if lemma in self._ready().other:
                 return True
         return False
 
@@ -251,12 +296,12 @@ class CrisisGrammar:
         stop = end
         while stop < len(tokens) and tokens.words[stop] not in CLAUSE_BREAKS:
             stop += 1
-        return any(lemma in self._first for lemma in tokens.lemmas[clause:stop])
+        return any(lemma in self._ready().first for lemma in tokens.lemmas[clause:stop])
 
     def _negated(self, window: tuple[str, ...]) -> bool:
         """A cue negates the hit unless a breaker stands between ("can't *stop* thinking about...")."""
         for i, lemma in enumerate(window):
-            if lemma in self._negators and not any(w in self._breakers for w in window[i + 1 :]):
+            if lemma in self._ready().negators and not any(w in self._ready().breakers for w in window[i + 1 :]):
                 return True
         return False
 
@@ -298,12 +343,26 @@ def _longest(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return kept
 
 
-def _load_one(path: Path) -> CrisisGrammar:
+class _NoDuplicateKeys(yaml.SafeLoader):
+    """A repeated key would silently replace the first one's patterns; refuse it instead."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[object, object]:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def _load_one(path: Path, compile_now: bool = True) -> CrisisGrammar:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_NoDuplicateKeys)  # a SafeLoader subclass
     except (OSError, yaml.YAMLError) as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
-        raise RulebookError([Problem(str(path), line + 1 if line is not None else None, None, f"cannot read: {exc.__class__.__name__}")]) from exc
+        what = getattr(exc, "problem", None) or exc.__class__.__name__
+        raise RulebookError([Problem(str(path), line + 1 if line is not None else None, None, f"cannot read: {what}")]) from exc
     try:
         grammar = GrammarFile.model_validate(data)
     except ValidationError as exc:
@@ -311,16 +370,20 @@ def _load_one(path: Path) -> CrisisGrammar:
         raise RulebookError(problems) from exc
     if path.stem != grammar.language:
         raise RulebookError([Problem(str(path), None, None, f"file name must be {grammar.language}.yaml")])
-    return CrisisGrammar(grammar, str(path))
+    return CrisisGrammar(grammar, str(path), compile_now=compile_now)
 
 
-def load_grammars(folder: Path) -> Mapping[str, CrisisGrammar]:
-    """Every ``<language>.yaml`` in ``folder``; any invalid file refuses the whole set."""
+def load_grammars(folder: Path, compile_now: Iterable[str] | None = None) -> Mapping[str, CrisisGrammar]:
+    """Every ``<language>.yaml`` in ``folder``; any invalid file refuses the whole set.
+
+    ``compile_now`` names the languages to compile at once (default: all); the others compile on first
+    use or in ``CrisisDetector.warm`` (compiling loads a lemma dictionary, up to seconds for Polish).
+    """
     grammars: dict[str, CrisisGrammar] = {}
     problems: list[Problem] = []
     for path in sorted(folder.glob("*.yaml")):
         try:
-            grammar = _load_one(path)
+            grammar = _load_one(path, compile_now is None or path.stem in set(compile_now))
         except RulebookError as exc:
             problems += exc.problems
             continue

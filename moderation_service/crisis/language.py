@@ -18,9 +18,7 @@ __all__ = ["LanguageDetector", "LanguageGuess"]
 
 # Languages the detector chooses between: every language with a crisis grammar, plus those most
 # used in UK and European communities, so "not supported" can be said truthfully.
-_DETECTED = (
-    "en es fr de it pt pl cy nl ro ar ur hi bn pa gu tr zh ru uk lt so fa ga sv da nb fi el hu cs sk bg hr sq"
-).split()
+_DETECTED = ("en es fr de it pt pl cy nl ro ar ur hi bn pa gu tr zh ru uk lt so fa ga sv da nb fi el hu cs sk bg hr sq").split()
 # Words that are English and rarely anything else (not "me", "he", "a", "i": Spanish and Welsh share them).
 _ENGLISH_FUNCTION_WORDS = frozenset(
     "the and to of is are was were be been it its this that have has had does did not just can get got im ive dont cant "

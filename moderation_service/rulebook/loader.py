@@ -182,7 +182,8 @@ def load_rulebook(path: Path, allowed_numbers: frozenset[str] = frozenset()) -> 
     path = path.resolve()
     file, categories, thresholds, rules, crisis, doc = _resolve(path, (path,))
     problems = _check_rules(doc, file, categories)
-    problems += _check_crisis(doc, crisis, categories)
+    if file.crisis is not None:  # the default policy needs no category: crisis risk is met whatever a rulebook says
+        problems += _check_crisis(doc, crisis, categories)
     problems += _check_thresholds(doc, dict(file.thresholds), categories)
     problems += _check_tests(doc, file.tests, {r.id for r in rules})
     if problems:

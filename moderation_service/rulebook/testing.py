@@ -44,7 +44,9 @@ def run_rule_tests(book: Rulebook, directory: SignpostDirectory, crisis: CrisisD
             decision = decide(PolicyInput(book, hits, {}, (), test.locale or "en-GB", Action.hold, risk=risk), directory)
             if test.distress_level is not None and decision.distress_level is not test.distress_level:
                 failures.append(
-                    TestFailure(index, test.text, f"distress_level {test.distress_level.value}", f"distress_level {decision.distress_level.value}")
+                    TestFailure(
+                        index, test.text, f"distress_level {test.distress_level.value}", f"distress_level {decision.distress_level.value}"
+                    )
                 )
             if test.action is not None and decision.action is not test.action:
                 failures.append(

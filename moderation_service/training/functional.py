@@ -107,21 +107,21 @@ GATES: dict[str, tuple[Gate, ...]] = {
             "imminent cases escalated urgently (withheld until a person has seen them)",
             lambda os: _count(os, _expects("imminent"), lambda o: o.decision.distress_level is DistressLevel.imminent),
             minimum=0.95,
-            ci_minimum=0.74,
+            ci_minimum=0.72,
         ),
         Gate(
             "risk_escalation_recall",
             "high and imminent cases escalated to a moderator",
             lambda os: _count(os, _expects("high", "imminent"), lambda o: _escalated(o.decision)),
             minimum=0.95,
-            ci_minimum=0.83,
+            ci_minimum=0.77,
         ),
         Gate(
             "false_escalations",
             "cases expecting none or low that were escalated",
             lambda os: _count(os, _expects("none", "low"), lambda o: _escalated(o.decision)),
             maximum=0.05,
-            ci_maximum=0.32,
+            ci_maximum=0.28,
         ),
     ),
     "abuse": (
@@ -130,14 +130,14 @@ GATES: dict[str, tuple[Gate, ...]] = {
             "abusive cases held or escalated",
             lambda os: _count(os, _expects("hold", "escalate"), lambda o: o.decision.action is not Action.allow),
             minimum=0.90,
-            ci_minimum=0.42,
+            ci_minimum=0.36,
         ),
         Gate(
             "false_holds",
             "must-allow cases held or escalated",
             lambda os: _count(os, _expects("allow"), lambda o: o.decision.action is not Action.allow),
             maximum=0.10,
-            ci_maximum=0.18,
+            ci_maximum=0.15,
         ),
     ),
 }
@@ -200,7 +200,9 @@ def _post(case: Case) -> Post:
     return Post(text=case.text, title=case.title, locale=case.locale, author=author)
 
 
-def run_suite(name: str, folder: Path, pipeline: Pipeline, progress: Callable[[str], None] = lambda _: None) -> tuple[SuiteReport, list[Outcome]]:
+def run_suite(
+    name: str, folder: Path, pipeline: Pipeline, progress: Callable[[str], None] = lambda _: None
+) -> tuple[SuiteReport, list[Outcome]]:
     outcomes: list[Outcome] = []
     for functionality in load_suite(folder):
         progress(functionality.functionality)
@@ -257,7 +259,9 @@ def suite_markdown(report: SuiteReport) -> str:
         bar = f"≥ {gate['minimum']:.0%}" if gate["minimum"] is not None else f"≤ {gate['maximum']:.0%}"
         ci = f"≥ {gate['ci_minimum']:.0%}" if gate["ci_minimum"] is not None else f"≤ {gate['ci_maximum']:.0%}"
         result = f"{gate['hits']}/{gate['total']} = {gate['share']:.1%}"
-        lines.append(f"| {name}: {gate['description']} | {result} | {bar} {'✓' if gate['passed'] else '✗'} | {ci} {'✓' if gate['ci_passed'] else '✗'} |")
+        target = f"{bar} {'✓' if gate['passed'] else '✗'}"
+        ratchet = f"{ci} {'✓' if gate['ci_passed'] else '✗'}"
+        lines.append(f"| {name}: {gate['description']} | {result} | {target} | {ratchet} |")
     lines += ["", "| functionality | group | cases | correct | escalated |", "|---|---|---|---|---|"]
     for func, row in report.functionalities.items():
         lines.append(f"| {func} | {row['group']} | {row['cases']} | {row['correct']} ({row['accuracy']:.0%}) | {row['escalated']} |")
@@ -291,4 +295,3 @@ def save_report(report: SuiteReport, out_dir: Path) -> list[Path]:
     fig.savefig(png_path, dpi=110)
     plt.close(fig)
     return [json_path, md_path, png_path]
-

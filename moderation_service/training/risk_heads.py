@@ -1,7 +1,8 @@
 """Train the crisis risk-dimension heads on the embedded model's pooled vectors (CPU, minutes, seeded).
 
 Data: the project-written crisis corpus (``models/training_data/crisis/*.jsonl``, this project's
-own text under its licence) and, as negatives, health questions from ``medical_qa_forums`` (MIT).
+own text under its licence) and, as negatives, health questions from ``medical_qa_forums`` (MIT) and
+everyday comments from GoEmotions (Apache-2.0) that name no risk word.
 Sets whose licence is "not stated" are never read here. Each post is embedded exactly as at run
 time (int8 ONNX, windows of 128 tokens) and a head's post logit is its maximum over windows, so a
 risk sentence buried in a long post is learnt where it is. 20 % of each corpus file (stratified by
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import re2
 import torch
 
 from moderation_service.classifiers.embedded import EmbeddedClassifier
@@ -33,10 +35,11 @@ from moderation_service.training.metrics import binary_metrics
 __all__ = ["HeadsConfig", "CorpusPost", "load_corpus", "train_risk_heads"]
 
 LABELS = (*(f"risk.{d.value}" for d in Dimension), "level.any", "level.imminent")
-# Dev precision each head must reach to count on its own; the supporting bar applies beside another signal.
-PRECISION_TARGET = {"level.imminent": 0.9, "level.any": 0.9}
-DEFAULT_PRECISION = 0.85
-SUPPORTING_PRECISION = 0.6
+# Dev precision each head must reach to count on its own, and to count beside another risk signal.
+PRECISION_TARGET = {"level.imminent": 0.95, "level.any": 0.95}
+DEFAULT_PRECISION = 0.9
+SUPPORTING_PRECISION = {"level.imminent": 0.9, "level.any": 0.9}
+DEFAULT_SUPPORTING_PRECISION = 0.6
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class HeadsConfig:
     seed: int = 13
     dev_share: float = 0.2
     medical_negatives: int = 2000
+    everyday_negatives: int = 4000
     epochs: int = 400
     learning_rate: float = 0.01
     weight_decay: float = 1e-4
@@ -114,17 +118,35 @@ def _medical(datasets_dir: Path, count: int, seed: int) -> list[CorpusPost]:
     return [CorpusPost(text, "none", (), "health_question", "medical_qa_forums") for text in rng.sample(rows, min(count, len(rows)))]
 
 
+# Everyday comments that name none of these are safe negatives; the rest are left out, not guessed at.
+_RISK_WORDS = re2.compile(
+    r"(?i)\b(die|died|dying|dead|death|kill|suicid\w*|alive|live|living|end it|harm|hurt|cut|cutting|pills?|tablets?|overdose|od|"
+    r"goodbye|bye|note|letter|hopeless|burden|worthless|jump|bridge|rope|cope|point|gone|disappear|sleep|wake|tonight)\b"
+)
+
+
+def _everyday(datasets_dir: Path, count: int, seed: int) -> list[CorpusPost]:
+    """Short everyday Reddit comments (GoEmotions, Apache-2.0) without any risk word: ordinary chatter is not a crisis."""
+    path = datasets_dir / "goemotions" / "train.csv"
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = [row["text"] for row in csv.DictReader(handle) if row.get("text") and not _RISK_WORDS.search(row["text"])]
+    rng = random.Random(seed)
+    return [CorpusPost(text, "none", (), "everyday_comment", "goemotions") for text in rng.sample(rows, min(count, len(rows)))]
+
+
 def build_split(cfg: HeadsConfig) -> Split:
     split = Split()
     corpus = load_corpus(cfg.corpus_dir)
     split.train, split.dev = _stratified(corpus, cfg.dev_share, cfg.seed)
     medical = _medical(cfg.datasets_dir, cfg.medical_negatives, cfg.seed)
-    cut = round(len(medical) * cfg.dev_share)
-    split.dev += medical[:cut]
-    split.train += medical[cut:]
+    for extra in (medical, _everyday(cfg.datasets_dir, cfg.everyday_negatives, cfg.seed)):
+        cut = round(len(extra) * cfg.dev_share)
+        split.dev += extra[:cut]
+        split.train += extra[cut:]
     for path in sorted(cfg.corpus_dir.glob("*.jsonl")):
         split.files[f"project:crisis/{path.name}"] = _sha256(path)
-    split.files["medical_qa_forums/train.csv"] = _sha256(cfg.datasets_dir / "medical_qa_forums" / "train.csv")
+    for name in ("medical_qa_forums/train.csv", "goemotions/train.csv"):
+        split.files[name] = _sha256(cfg.datasets_dir / name)
     return split
 
 
@@ -169,8 +191,9 @@ def _padded(vectors: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _post_logits(x: torch.Tensor, mask: torch.Tensor, linear: torch.nn.Linear) -> torch.Tensor:
-    logits = linear(x)  # (posts, windows, labels)
-    return logits.masked_fill(~mask.unsqueeze(-1), float("-inf")).max(dim=1).values
+    logits: torch.Tensor = linear(x)  # (posts, windows, labels)
+    pooled: torch.Tensor = logits.masked_fill(~mask.unsqueeze(-1), float("-inf")).max(dim=1).values
+    return pooled
 
 
 def fit(vectors: list[np.ndarray], targets: np.ndarray, cfg: HeadsConfig) -> torch.nn.Linear:
@@ -205,7 +228,11 @@ def operating_point(labels: np.ndarray, probs: np.ndarray, precision: float) -> 
     return round(best_t, 3), False
 
 
-def train_risk_heads(cfg: HeadsConfig, progress: Callable[[str], None] = lambda m: sys.stderr.write(m + "\n")) -> dict[str, object]:
+def _stderr(message: str) -> None:
+    sys.stderr.write(message + "\n")
+
+
+def train_risk_heads(cfg: HeadsConfig, progress: Callable[[str], None] = _stderr) -> dict[str, object]:
     """Train, calibrate and choose operating points; write ``risk_heads.json`` into ``cfg.output_dir``."""
     started = time.monotonic()
     split = build_split(cfg)
@@ -225,7 +252,8 @@ def train_risk_heads(cfg: HeadsConfig, progress: Callable[[str], None] = lambda 
         probs = 1.0 / (1.0 + np.exp(-(platt["a"] * dev_logits[:, col] + platt["b"])))
         threshold, met = operating_point(dev_targets[:, col], probs, PRECISION_TARGET.get(label, DEFAULT_PRECISION))
         points[label] = threshold
-        supporting[label] = min(threshold, operating_point(dev_targets[:, col], probs, SUPPORTING_PRECISION)[0])
+        lower = operating_point(dev_targets[:, col], probs, SUPPORTING_PRECISION.get(label, DEFAULT_SUPPORTING_PRECISION))[0]
+        supporting[label] = min(threshold, lower)
         metrics[label] = {**binary_metrics(dev_targets[:, col], probs, threshold), "precision_target_met": met}
     heads = RiskHeads(
         version=cfg.version,
@@ -240,7 +268,7 @@ def train_risk_heads(cfg: HeadsConfig, progress: Callable[[str], None] = lambda 
     meta: dict[str, object] = {
         "encoder": classifier.version,
         "precision_target": {label: PRECISION_TARGET.get(label, DEFAULT_PRECISION) for label in LABELS},
-        "supporting_precision": SUPPORTING_PRECISION,
+        "supporting_precision": {label: SUPPORTING_PRECISION.get(label, DEFAULT_SUPPORTING_PRECISION) for label in LABELS},
         "data_files_sha256": split.files,
         "train_posts": len(split.train),
         "dev_posts": len(split.dev),
