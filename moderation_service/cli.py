@@ -296,6 +296,7 @@ def evaluate(
         str | None, typer.Option(help="run a functional test suite from tests/suites/<name> (crisis or abuse); exit 1 if a CI gate fails")
     ] = None,
     suites_dir: Annotated[Path, typer.Option(help="folder of functional suites (for --functional)")] = Path("tests/suites"),
+    crisis_dev: Annotated[bool, typer.Option(help="the crisis gates on the crisis corpus's dev split (grammars + heads)")] = False,
     datasets: Annotated[Path, typer.Option(help="shared datasets folder (for --suite)")] = Path("../shared/datasets"),
     out_dir: Annotated[Path, typer.Option("--out", help="folder for JSON and PNG")] = Path("eval-results"),
 ) -> None:
@@ -304,6 +305,18 @@ def evaluate(
 
     if functional is not None:
         _run_functional(functional, suites_dir, out_dir)
+        return
+    if crisis_dev:
+        from moderation_service.training.risk_heads import HeadsConfig, evaluate_levels
+
+        settings = Settings()
+        corpus = Path("models/training_data/crisis")
+        if not datasets.is_dir():
+            err.print(f"shared datasets not found at {datasets}: pass --datasets PATH", markup=False)
+            raise typer.Exit(2)
+        cfg = HeadsConfig(corpus, datasets, settings.models_dir / "embedded", out_dir, settings.cache_dir)
+        _, pipeline = _classifier_and_pipeline(settings)
+        sys.stdout.write(json.dumps(evaluate_levels(cfg, pipeline), indent=1) + "\n")
         return
     classifier, pipeline = _classifier_and_pipeline(Settings())
     if suite:

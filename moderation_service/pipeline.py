@@ -186,8 +186,10 @@ class Pipeline:
                 if score is None or score < min(threshold, lower.get(label, threshold)):
                     continue
                 if label.startswith(RISK_PREFIX):
-                    signal = RiskSignal(dimension=Dimension(label.removeprefix(RISK_PREFIX)), source="model", score=score)
-                    (signals if score >= threshold else supporting).append(signal)
+                    alone = score >= threshold
+                    dimension = Dimension(label.removeprefix(RISK_PREFIX))
+                    signal = RiskSignal(dimension=dimension, source="model", score=score, supporting=not alone)
+                    (signals if alone else supporting).append(signal)
                 elif label in _LEVEL_HEADS:
                     levels.append((_LEVEL_HEADS[label], score, score >= threshold))
         corroborated = bool(signals)

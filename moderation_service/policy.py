@@ -136,6 +136,8 @@ def _signal_reason(signal: RiskSignal, action: Action, category: str) -> Reason:
     span = Span(field=signal.field, start=signal.start, end=signal.end) if signal.field and signal.start is not None else None
     score = round(signal.score, 4) if signal.score is not None else None
     message = f"{signal.dimension.value}: {DIMENSION_TEXT[signal.dimension]}"
+    if signal.supporting:
+        message += " (weak model signal, counted beside the others)"
     return Reason(
         source=signal.source,
         id=f"crisis.{signal.dimension.value}",

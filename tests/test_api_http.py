@@ -232,3 +232,57 @@ def test_validation_errors_do_not_echo_input(server: Server, keys: Keys) -> None
 def test_not_found_is_a_problem(server: Server) -> None:
     r = httpx.get(f"{server.url}/nowhere")
     assert r.status_code == 404 and r.json()["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("text", "locale", "level", "action", "priority", "publish", "dimensions"),
+    [
+        ("I can't do this anymore, I've got my tablets saved up", "en-GB", "imminent", "escalate", "urgent", False, {"means"}),
+        ("I have saved up my tablets and I plan to take them all tonight.", "en-GB", "imminent", "escalate", "urgent", False, {"timing"}),
+        ("ya no quiero vivir, tengo las pastillas preparadas", "es-ES", "imminent", "escalate", "urgent", False, {"passive_ideation"}),
+        ("ya no quiero vivir, tengo las pastillas preparadas", None, "imminent", "escalate", "urgent", False, {"means"}),
+        ("Honestly everyone would be better off without me", "en-GB", "high", "escalate", "normal", True, {"passive_ideation"}),
+        ("Just kill me now, three hours on hold to the DWP", "en-GB", "none", "allow", None, True, set()),
+        ("I want to die of embarrassment lol", "en-GB", "none", "allow", None, True, set()),
+    ],
+)
+def test_crisis_decisions_over_http(
+    server: Server,
+    keys: Keys,
+    text: str,
+    locale: str | None,
+    level: str,
+    action: str,
+    priority: str | None,
+    publish: bool,
+    dimensions: set[str],
+) -> None:
+    with server.client(keys.moderate) as c:
+        body = c.post("/v1/moderate", json={"text": text, **({"locale": locale} if locale else {})}).json()
+    assert (body["distress_level"], body["action"], body["priority"], body["publish"]) == (level, action, priority, publish)
+    assert dimensions <= set(body["risk_dimensions"])
+    if level == "imminent":
+        assert body["signposting"]["resources"][0]["id"].startswith("emergency")
+        assert "emergency" in body["author_message"] and "only you can see it" in body["author_message"]
+    if level == "high":
+        assert "Your post is up" in body["author_message"]
+    for reason in body["reasons"]:
+        if reason["span"]:
+            assert text[reason["span"]["start"] : reason["span"]["end"]].strip()
+
+
+def test_author_message_and_signposting_never_repeat_a_sentence(server: Server, keys: Keys) -> None:
+    with server.client(keys.moderate) as c:
+        bodies = [c.post("/v1/moderate", json={"text": t}).json() for t in ("I'm going to kill myself tonight", "I want to die")]
+    for body in bodies:
+        author = {s.strip() for s in body["author_message"].split(".") if s.strip()}
+        signpost = {s.strip() for s in body["signposting"]["message"].split(".") if s.strip()}
+        assert not author & signpost
+
+
+def test_language_is_reported_and_unsupported_languages_are_flagged(server: Server, keys: Keys) -> None:
+    with server.client(keys.moderate) as c:
+        es = c.post("/v1/moderate", json={"text": "Hola a todos, hoy mi artritis está fatal pero voy tirando"}).json()
+        en = c.post("/v1/moderate", json={"text": "Hello all, my arthritis is bad today but I'm getting by"}).json()
+    assert (es["language"], es["language_supported"], es["action"]) == ("es", False, "allow")
+    assert (en["language"], en["language_supported"]) == ("en", True)

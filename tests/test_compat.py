@@ -213,3 +213,24 @@ def test_coral_staff_are_not_withheld_by_default(compat: tuple[Server, RedisServ
     server, _ = compat
     raw = coral_request("you idiot", role="MODERATOR")
     assert coral_post(server, raw, coral_sign(raw, NEW_SECRET)).status_code == 204
+
+
+CRISIS_CASES = [
+    # (text, Coral status: withheld for imminent, flagged but published for high, allowed for safe)
+    ("I can't do this anymore, I've got my tablets saved up", "SYSTEM_WITHHELD"),
+    ("ya no quiero vivir, tengo las pastillas preparadas", "SYSTEM_WITHHELD"),
+    ("Honestly everyone would be better off without me", None),
+    ("Just kill me now, three hours on hold to the DWP", "allow"),
+]
+
+
+@pytest.mark.parametrize(("text", "status"), CRISIS_CASES)
+def test_coral_crisis_posts(compat: tuple[Server, RedisServer], text: str, status: str | None) -> None:
+    server, _ = compat
+    raw = coral_request(text)
+    response = coral_post(server, raw, coral_sign(raw, NEW_SECRET))
+    if status == "allow":
+        assert response.status_code == 204
+        return
+    body = CoralResponse.model_validate(response.json())
+    assert body.status == status and body.actions, "every risk post is flagged; imminent ones are also withheld"

@@ -117,3 +117,10 @@ def test_fallback_action_may_not_be_allow() -> None:
 
     with pytest.raises(ValidationError, match="fallback_action"):
         Settings(fallback_action=Action.allow)
+
+
+def test_stage_timings_add_up_to_the_total() -> None:
+    decision = pipeline(scores(toxicity=0.1)).moderate(Post(text="my knees hurt after the walk"))
+    stages = {k: v for k, v in decision.timings_ms.items() if k != "total"}
+    assert {"normalise", "rules", "crisis", "model:fake", "policy"} <= set(stages)
+    assert decision.timings_ms["total"] == pytest.approx(sum(stages.values()), abs=0.01)

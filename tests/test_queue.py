@@ -265,3 +265,21 @@ def test_store_unreachable_is_reported_not_raised_raw() -> None:
     with pytest.raises(StoreUnavailable):
         store.create_submission("k", "p", {"text": "x"}, None)
     _ = redis
+
+
+@pytest.mark.parametrize(
+    ("text", "locale", "level", "publish"),
+    [
+        ("I can't do this anymore, I've got my tablets saved up", "en-GB", "imminent", False),
+        ("ya no quiero vivir, tengo las pastillas preparadas", "es-ES", "imminent", False),
+        ("Honestly everyone would be better off without me", "en-GB", "high", True),
+        ("I want to die of embarrassment lol", "en-GB", "none", True),
+    ],
+)
+def test_crisis_posts_through_the_queue(stack: Stack, text: str, locale: str, level: str, publish: bool) -> None:
+    with stack.submitter() as c:
+        sub = c.post("/v1/submissions", json={"text": text, "locale": locale, "post_id": f"crisis-{hash(text)}"}).json()
+        decision = stack.wait_done(c, sub["submission_id"])["decision"]
+    assert decision["distress_level"] == level and decision["publish"] is publish
+    if level == "imminent":
+        assert decision["priority"] == "urgent" and decision["signposting"]["resources"][0]["id"].startswith("emergency")

@@ -1,9 +1,10 @@
 """Combine risk dimensions into one distress level, as docs/crisis-risk.md sets out.
 
-Ideation (or despair) with means, a plan, a time or preparation is imminent, and so is an attempt
-in progress; ideation, self-harm, means or preparation alone, or worry for someone else, is high;
-hopelessness alone is low; two separate preparatory acts (a note and a will) read as a farewell and
-are imminent. Nothing here looks at words: only at which dimensions were found, and where.
+Ideation (or despair) with means, a plan, a time or preparation is imminent, and so are two of plan,
+time and means-or-preparation together, two separate preparatory acts (a note and a will), and an
+attempt in progress. Ideation, self-harm, means, a plan, a time or preparation alone, or worry for
+someone else, is high; hopelessness alone is low. Nothing here looks at words: only at which
+dimensions were found, and where.
 """
 
 from __future__ import annotations
@@ -26,8 +27,14 @@ _HIGH_ALONE = frozenset(
         Dimension.means,
         Dimension.plan,
         Dimension.preparation,
+        Dimension.timing,  # the grammars' timing patterns name a death ("last night alive"), not just a time
     }
 )
+
+
+# Two of these together say the author means to act, ideation named or not; means and preparation are
+# one group because one phrase ("tablets saved up") is often both.
+_INTENT_GROUPS = (frozenset({Dimension.plan}), frozenset({Dimension.timing}), frozenset({Dimension.means, Dimension.preparation}))
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,8 @@ def level_of(dimensions: Iterable[Dimension]) -> DistressLevel:
     if Dimension.attempt in found:
         return DistressLevel.imminent
     if found & IDEATION and found & RISK_CONTEXT:
+        return DistressLevel.imminent
+    if sum(bool(found & group) for group in _INTENT_GROUPS) >= 2:  # a plan with a time, means with a time...
         return DistressLevel.imminent
     if Dimension.concern_other in found and found & (RISK_CONTEXT - {Dimension.preparation}):
         return DistressLevel.imminent

@@ -40,3 +40,4 @@ class RiskSignal(BaseModel):
     end: int | None = None
     language: str | None = Field(default=None, description="the grammar's language")
     score: float | None = Field(default=None, description="model head probability")
+    supporting: bool = Field(default=False, description="a model head below its own operating point, counted beside other signals")

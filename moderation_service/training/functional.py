@@ -107,14 +107,14 @@ GATES: dict[str, tuple[Gate, ...]] = {
             "imminent cases escalated urgently (withheld until a person has seen them)",
             lambda os: _count(os, _expects("imminent"), lambda o: o.decision.distress_level is DistressLevel.imminent),
             minimum=0.95,
-            ci_minimum=0.72,
+            ci_minimum=0.73,
         ),
         Gate(
             "risk_escalation_recall",
             "high and imminent cases escalated to a moderator",
             lambda os: _count(os, _expects("high", "imminent"), lambda o: _escalated(o.decision)),
             minimum=0.95,
-            ci_minimum=0.77,
+            ci_minimum=0.78,
         ),
         Gate(
             "false_escalations",

@@ -29,10 +29,12 @@ import torch
 from moderation_service.classifiers.embedded import EmbeddedClassifier
 from moderation_service.classifiers.risk_heads import FILE_NAME, RiskHeads
 from moderation_service.crisis.dimensions import Dimension
+from moderation_service.decision import Action, DistressLevel
+from moderation_service.pipeline import Pipeline, Post
 from moderation_service.training.calibration import fit_platt
 from moderation_service.training.metrics import binary_metrics
 
-__all__ = ["HeadsConfig", "CorpusPost", "load_corpus", "train_risk_heads"]
+__all__ = ["CorpusPost", "HeadsConfig", "evaluate_levels", "load_corpus", "train_risk_heads"]
 
 LABELS = (*(f"risk.{d.value}" for d in Dimension), "level.any", "level.imminent")
 # Dev precision each head must reach to count on its own, and to count beside another risk signal.
@@ -279,3 +281,31 @@ def train_risk_heads(cfg: HeadsConfig, progress: Callable[[str], None] = _stderr
     cfg.output_dir.mkdir(parents=True, exist_ok=True)
     (cfg.output_dir / FILE_NAME).write_text(heads.to_json(meta), encoding="utf-8")
     return meta
+
+
+def evaluate_levels(cfg: HeadsConfig, pipeline: Pipeline) -> dict[str, object]:
+    """The whole decision (grammars + heads + rulebook) on the dev split: the three crisis gates and per kind."""
+    dev = build_split(cfg).dev
+    decisions = pipeline.moderate_batch([Post(text=post.text[: pipeline.max_text_chars]) for post in dev])
+    counts: dict[str, list[int]] = {"imminent_recall": [0, 0], "risk_escalation_recall": [0, 0], "false_escalations": [0, 0]}
+    kinds: dict[str, list[int]] = {}
+    for post, decision in zip(dev, decisions, strict=True):
+        escalated = decision.action is Action.escalate
+        imminent = decision.distress_level is DistressLevel.imminent
+        if post.level == "imminent":
+            counts["imminent_recall"][0] += imminent
+            counts["imminent_recall"][1] += 1
+        if post.level in ("high", "imminent"):
+            counts["risk_escalation_recall"][0] += escalated
+            counts["risk_escalation_recall"][1] += 1
+        else:
+            counts["false_escalations"][0] += escalated
+            counts["false_escalations"][1] += 1
+        right = imminent if post.level == "imminent" else escalated if post.level == "high" else not escalated
+        row = kinds.setdefault(f"{post.source}:{post.kind}", [0, 0])
+        row[0] += right
+        row[1] += 1
+    return {
+        "gates": {name: {"hits": h, "total": t, "share": round(h / t, 4) if t else None} for name, (h, t) in counts.items()},
+        "kinds": {kind: {"correct": c, "posts": n} for kind, (c, n) in sorted(kinds.items())},
+    }
