@@ -193,13 +193,17 @@ class Pipeline:
                 elif label in _LEVEL_HEADS:
                     levels.append((_LEVEL_HEADS[label], score, score >= threshold))
         corroborated = bool(signals)
-        if corroborated or any(alone for _, _, alone in levels):
-            signals += supporting
         model_level, model_score = DistressLevel.none, None
         for level, score, alone in levels:
             if (alone or corroborated) and _LEVEL_RANK[level] > _LEVEL_RANK[model_level]:
                 model_level, model_score = level, score
-        return assess(signals, model_level, model_score)
+        risk = assess(signals, model_level, model_score)
+        if supporting and (corroborated or model_level is not DistressLevel.none):
+            # Weak signals are shown only when they raise the level, so the reasons stay the ones that matter.
+            raised = assess([*signals, *supporting], model_level, model_score)
+            if _LEVEL_RANK[raised.level] > _LEVEL_RANK[risk.level]:
+                return raised
+        return risk
 
     def _classify(self, texts: list[str | None], timings: list[dict[str, float]]) -> list[tuple[dict[str, float], list[str]]]:
         """Per post: merged scores (max over classifiers) and the names of classifiers that failed.

@@ -40,3 +40,16 @@ def test_long_post_at_the_limit_is_fine(model_server: Server, keys: Keys) -> Non
     with model_server.client(keys.moderate) as c:
         r = c.post("/v1/moderate", json={"text": text})
     assert r.status_code == 200 and r.json()["action"] == "allow"
+
+
+def test_readme_crisis_example_with_the_real_model(model_server: Server, keys: Keys) -> None:
+    """The README's imminent example, as the README prints it (grammar spans, emergency number first)."""
+    text = "I cant do this anymore, ive got my tablets saved up"
+    with model_server.client(keys.moderate) as c:
+        body = c.post("/v1/moderate", json={"text": text, "locale": "en-GB"}).json()
+    assert (body["action"], body["priority"], body["publish"], body["distress_level"]) == ("escalate", "urgent", False, "imminent")
+    assert body["risk_dimensions"] == ["means", "preparation", "hopelessness"]
+    grammar = [(r["id"], r["span"]["start"], r["span"]["end"]) for r in body["reasons"] if r["source"] == "grammar"]
+    assert ("crisis.hopelessness", 2, 22) in grammar and ("crisis.means", 35, 51) in grammar
+    assert body["reasons"][0]["id"] == "crisis.imminent"
+    assert body["signposting"]["resources"][0]["name"] == "Emergency services (999)"
