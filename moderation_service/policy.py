@@ -109,27 +109,19 @@ def _collect(inp: PolicyInput) -> list[tuple[Outcome, Reason]]:
 
 
 def _crisis_outcome(level: DistressLevel, policy: CrisisPolicy) -> Outcome:
-    if level is DistressLevel.imminent:
-        return Outcome(
-            action=Action.escalate,
-            priority=Priority.urgent,
-            publish=False,
-            signpost=True,
-            distress_level=level,
-            content_warning=policy.content_warning,
-            message=policy.messages.imminent,
-        )
-    if level is DistressLevel.high:
-        return Outcome(
-            action=Action.escalate,
-            priority=Priority.normal,
-            publish=True,
-            signpost=True,
-            distress_level=level,
-            content_warning=policy.content_warning,
-            message=policy.messages.high,
-        )
-    return Outcome(action=Action.allow, signpost=True, distress_level=level)
+    """Imminent: urgent and withheld until a person has seen it; high: a person checks in, the post stays up."""
+    if level not in (DistressLevel.imminent, DistressLevel.high):
+        return Outcome(action=Action.allow, signpost=True, distress_level=level)
+    imminent = level is DistressLevel.imminent
+    return Outcome(
+        action=Action.escalate,
+        priority=Priority.urgent if imminent else Priority.normal,
+        publish=not imminent,
+        signpost=True,
+        distress_level=level,
+        content_warning=policy.content_warning,
+        message=policy.messages.imminent if imminent else policy.messages.high,
+    )
 
 
 def _signal_reason(signal: RiskSignal, action: Action, category: str) -> Reason:
