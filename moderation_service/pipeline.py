@@ -20,8 +20,17 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 
 from moderation_service.classifiers.base import Classifier
-from moderation_service.crisis import CrisisDetector, CrisisFinding, Dimension, RiskAssessment, RiskSignal, assess
-from moderation_service.decision import Action, Decision, DistressLevel
+from moderation_service.crisis import (
+    LEVEL_HEADS,
+    RISK_PREFIX,
+    CrisisDetector,
+    CrisisFinding,
+    Dimension,
+    RiskAssessment,
+    RiskSignal,
+    assess,
+)
+from moderation_service.decision import DISTRESS_ORDER, Action, Decision, DistressLevel
 from moderation_service.errors import InputError, TextTooLongError
 from moderation_service.metrics import Metrics
 from moderation_service.normalise import normalise
@@ -33,10 +42,6 @@ from moderation_service.signposting import SignpostDirectory, country_of
 __all__ = ["Pipeline", "Post"]
 
 log = logging.getLogger(__name__)
-
-RISK_PREFIX = "risk."
-_LEVEL_HEADS = {"level.any": DistressLevel.high, "level.imminent": DistressLevel.imminent}
-_LEVEL_RANK = {DistressLevel.none: 0, DistressLevel.low: 1, DistressLevel.high: 2, DistressLevel.imminent: 3}
 
 
 @dataclass(frozen=True)
@@ -123,7 +128,7 @@ class Pipeline:
             region = country_of(post.locale or self.default_locale) or "GB"
             all_hits.append(book.matcher.match(fields, post.author, region))
             t2 = time.perf_counter()
-            findings.append(self._find_crisis(post))
+            findings.append(self.crisis.detect(fields, post.locale) if self.crisis else None)
             timings[i].update(normalise=(t1 - t0) * 1000, rules=(t2 - t1) * 1000, crisis=(time.perf_counter() - t2) * 1000)
         supported = [self._supported(finding) for finding in findings]
         texts = [_classifier_text(p) if ok else None for p, ok in zip(posts, supported, strict=True)]
@@ -158,12 +163,6 @@ class Pipeline:
         log.debug("batch moderated", extra={"posts": len(posts), "ms": round((time.perf_counter() - started) * 1000, 3)})
         return decisions
 
-    def _find_crisis(self, post: Post) -> CrisisFinding | None:
-        if self.crisis is None:
-            return None
-        fields = {"body": post.text, **({"title": post.title} if post.title else {})}
-        return self.crisis.detect(fields, post.locale)
-
     def _supported(self, finding: CrisisFinding | None) -> bool:
         """Whether the classifiers know the post's language (unknown languages are scored as usual)."""
         language = finding.language.language if finding else None
@@ -190,18 +189,18 @@ class Pipeline:
                     dimension = Dimension(label.removeprefix(RISK_PREFIX))
                     signal = RiskSignal(dimension=dimension, source="model", score=score, supporting=not alone)
                     (signals if alone else supporting).append(signal)
-                elif label in _LEVEL_HEADS:
-                    levels.append((_LEVEL_HEADS[label], score, score >= threshold))
+                elif label in LEVEL_HEADS:
+                    levels.append((LEVEL_HEADS[label], score, score >= threshold))
         corroborated = bool(signals)
         model_level, model_score = DistressLevel.none, None
         for level, score, alone in levels:
-            if (alone or corroborated) and _LEVEL_RANK[level] > _LEVEL_RANK[model_level]:
+            if (alone or corroborated) and DISTRESS_ORDER[level] > DISTRESS_ORDER[model_level]:
                 model_level, model_score = level, score
         risk = assess(signals, model_level, model_score)
         if supporting and (corroborated or model_level is not DistressLevel.none):
             # Weak signals are shown only when they raise the level, so the reasons stay the ones that matter.
             raised = assess([*signals, *supporting], model_level, model_score)
-            if _LEVEL_RANK[raised.level] > _LEVEL_RANK[risk.level]:
+            if DISTRESS_ORDER[raised.level] > DISTRESS_ORDER[risk.level]:
                 return raised
         return risk
 

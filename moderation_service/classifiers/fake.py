@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from moderation_service.crisis.dimensions import HEAD_LABELS
 from moderation_service.errors import ClassifierError
 
 if TYPE_CHECKING:
@@ -21,12 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["FAKE_LABELS", "FakeClassifier", "scripted_fake"]
 
 FAKE_LABELS = ("toxicity", "identity_attack", "threat", "distress", "suicide_risk")
-FAKE_HEADS = (
-    *(f"risk.{d}" for d in ("passive_ideation", "active_ideation", "intent", "means", "plan", "timing", "preparation", "attempt")),
-    *(f"risk.{d}" for d in ("self_harm", "concern_other", "hopelessness")),
-    "level.any",
-    "level.imminent",
-)
+FAKE_HEADS = HEAD_LABELS
 _INSTRUCTION = re.compile(r"\[fake ([^\]]{1,200})\]")
 
 

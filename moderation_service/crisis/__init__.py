@@ -2,11 +2,14 @@
 
 from moderation_service.crisis.assess import RiskAssessment, assess, level_of
 from moderation_service.crisis.detector import CrisisDetector, CrisisFinding
-from moderation_service.crisis.dimensions import Dimension, RiskSignal
+from moderation_service.crisis.dimensions import HEAD_LABELS, LEVEL_HEADS, RISK_PREFIX, Dimension, RiskSignal
 from moderation_service.crisis.grammar import CrisisGrammar, load_grammars
 from moderation_service.crisis.language import LanguageDetector, LanguageGuess
 
 __all__ = [
+    "HEAD_LABELS",
+    "LEVEL_HEADS",
+    "RISK_PREFIX",
     "CrisisDetector",
     "CrisisFinding",
     "CrisisGrammar",

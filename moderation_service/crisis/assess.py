@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from moderation_service.crisis.dimensions import IDEATION, RISK_CONTEXT, Dimension, RiskSignal
-from moderation_service.decision import DistressLevel
+from moderation_service.decision import DISTRESS_ORDER, DistressLevel
 
 __all__ = ["RiskAssessment", "assess", "level_of"]
 
@@ -72,9 +72,6 @@ def _farewell(signals: tuple[RiskSignal, ...]) -> bool:
     return len(separate) + (1 if ordered else 0) >= 2
 
 
-_ORDER = {DistressLevel.none: 0, DistressLevel.low: 1, DistressLevel.high: 2, DistressLevel.imminent: 3}
-
-
 def assess(
     signals: Iterable[RiskSignal], model_level: DistressLevel = DistressLevel.none, model_score: float | None = None
 ) -> RiskAssessment:
@@ -84,5 +81,5 @@ def assess(
     level = level_of(dimensions)
     if level is not DistressLevel.imminent and _farewell(kept):
         level = DistressLevel.imminent
-    level = max(level, model_level, key=_ORDER.__getitem__)
+    level = max(level, model_level, key=DISTRESS_ORDER.__getitem__)
     return RiskAssessment(level=level, dimensions=dimensions, signals=kept, model_level=model_level, model_score=model_score)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from moderation_service.crisis.dimensions import RiskSignal
 from moderation_service.crisis.grammar import CrisisGrammar
 from moderation_service.crisis.language import LanguageDetector, LanguageGuess
+from moderation_service.normalise import Normalised, normalise
 
 __all__ = ["CrisisDetector", "CrisisFinding"]
 
@@ -56,17 +57,21 @@ class CrisisDetector:
         thread.start()
         return thread
 
-    def detect(self, fields: Mapping[str, str], locale: str | None) -> CrisisFinding:
-        """``fields`` maps 'title'/'body' to text; spans in the signals point into the matching field."""
-        guess = self.languages.detect("\n".join(fields.values()), locale)
+    def detect(self, fields: Mapping[str, str | Normalised], locale: str | None) -> CrisisFinding:
+        """``fields`` maps 'title'/'body' to text (or its ``Normalised`` views); spans point into the matching field.
+
+        Each field is normalised once, however many languages' grammars read it.
+        """
+        views = {field: text if isinstance(text, Normalised) else normalise(text) for field, text in fields.items()}
+        guess = self.languages.detect("\n".join(view.original for view in views.values()), locale)
         signals: list[RiskSignal] = []
         seen: set[tuple[str, str, int | None, int | None]] = set()
         for language in guess.candidates:
             grammar = self.grammars.get(language)
             if grammar is None:
                 continue
-            for field, text in fields.items():
-                for signal in grammar.signals(text, field):
+            for field, view in views.items():
+                for signal in grammar.signals(view, field):
                     key = (signal.dimension.value, field, signal.start, signal.end)
                     if key not in seen:
                         seen.add(key)

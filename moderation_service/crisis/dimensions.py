@@ -6,7 +6,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["IDEATION", "RISK_CONTEXT", "Dimension", "RiskSignal"]
+from moderation_service.decision import DistressLevel
+
+__all__ = ["HEAD_LABELS", "IDEATION", "LEVEL_HEADS", "RISK_CONTEXT", "RISK_PREFIX", "Dimension", "RiskSignal"]
 
 
 class Dimension(StrEnum):
@@ -26,6 +28,11 @@ class Dimension(StrEnum):
 # Wanting to die, or saying so in despair; combined with any RISK_CONTEXT it is imminent.
 IDEATION = frozenset({Dimension.passive_ideation, Dimension.active_ideation, Dimension.intent, Dimension.hopelessness})
 RISK_CONTEXT = frozenset({Dimension.means, Dimension.plan, Dimension.timing, Dimension.preparation})
+
+# The model heads' labels: one per dimension ("risk.means") and two for the crisis level itself.
+RISK_PREFIX = "risk."
+LEVEL_HEADS = {"level.any": DistressLevel.high, "level.imminent": DistressLevel.imminent}
+HEAD_LABELS = (*(RISK_PREFIX + d.value for d in Dimension), *LEVEL_HEADS)
 
 
 class RiskSignal(BaseModel):

@@ -12,7 +12,6 @@ import re
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from moderation_service.crisis.dimensions import Dimension, RiskSignal
 from moderation_service.crisis.grammar_file import GrammarFile
 from moderation_service.crisis.tokens import BOUNDARY, CLAUSE_BREAKS, Tokens, lemma_of, tokenize
 from moderation_service.errors import Problem, RulebookError
+from moderation_service.normalise import Normalised
 
 __all__ = ["CrisisGrammar", "GrammarHit", "load_grammars"]
 
@@ -253,15 +253,13 @@ class CrisisGrammar:
         assert self._compiled is not None
         return self._compiled
 
-    @cached_property
-    def pattern_count(self) -> int:
-        return sum(len(p) for p in self.file.patterns.values())
-
-    def tokens(self, text: str) -> Tokens:
+    def tokens(self, text: str | Normalised) -> Tokens:
         return tokenize(text, self.language, self.file.contractions, self.file.split_apostrophes)
 
-    def find(self, text: str) -> list[GrammarHit]:
-        tokens = self.tokens(text)
+    def find(self, source: str | Normalised) -> list[GrammarHit]:
+        """Hits in ``source``; pass the post's ``Normalised`` views when you have them (they are not recomputed)."""
+        text = source.original if isinstance(source, Normalised) else source
+        tokens = self.tokens(source)
         if not tokens.words:
             return []
         compiled = self._ready()
@@ -270,12 +268,11 @@ class CrisisGrammar:
             return []  # no risk pattern matches anywhere: the context lists have nothing to qualify
         for key, spans in _match(compiled.matcher, compiled.vocab, tokens, selected).items():
             raw.setdefault(key, []).extend(spans)
-        if len(compiled.recovery) and _match(compiled.recovery, compiled.vocab, tokens, set(tokens.sentence)):
-            raw[_RECOVERY] = [(0, 1)]
+        recovery = len(compiled.recovery) > 0 and bool(_match(compiled.recovery, compiled.vocab, tokens, set(tokens.sentence)))
         idioms = raw.pop(_IDIOM, [])
         past_sentences = {tokens.sentence[s] for s, _ in raw.pop(_PAST, []) + raw.pop(_REPORTED, [])}
         present_sentences = {tokens.sentence[s] for s, _ in raw.pop(_PRESENT, [])}
-        if raw.pop(_RECOVERY, []):
+        if recovery:
             # Told from recovery: only sentences that say "now", "again", "tonight"... are current.
             past_sentences |= set(tokens.sentence)
         past_sentences -= present_sentences  # "years ago I cut, and I cut again last night" is current
@@ -302,7 +299,7 @@ class CrisisGrammar:
             hits += self._timing(tokens, times, hits, idioms, quoted)
         return sorted(hits, key=lambda h: (h.start, h.end))
 
-    def signals(self, text: str, field: str) -> list[RiskSignal]:
+    def signals(self, text: str | Normalised, field: str) -> list[RiskSignal]:
         return [
             RiskSignal(dimension=d, source="grammar", field=field, start=h.start, end=h.end, language=self.language)
             for h in self.find(text)

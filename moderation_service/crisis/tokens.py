@@ -16,7 +16,7 @@ from functools import lru_cache
 import re2
 import simplemma
 
-from moderation_service.normalise import normalise
+from moderation_service.normalise import Normalised, normalise
 
 __all__ = ["BOUNDARY", "CLAUSE_BREAKS", "Tokens", "lemma_of", "strip_accents", "tokenize"]
 
@@ -57,9 +57,10 @@ class Tokens:
         return len(self.words)
 
 
-def _raw_tokens(original: str) -> list[tuple[str, str, int, int]]:
+def _raw_tokens(source: str | Normalised) -> list[tuple[str, str, int, int]]:
     """(folded word, original spelling, start, end) for each word or punctuation mark, with line breaks as boundaries."""
-    view = normalise(original).folded
+    normalised = source if isinstance(source, Normalised) else normalise(source)
+    original, view = normalised.original, normalised.folded
     out: list[tuple[str, str, int, int]] = []
     last_end = 0
     matches = list(_WORD.finditer(view.text))
@@ -104,7 +105,7 @@ def _split_apostrophe(word: str) -> list[str]:
     return [f"{head}'", *_split_apostrophe(tail)] if tail else [word]
 
 
-def tokenize(original: str, language: str, contractions: Mapping[str, str], split_apostrophes: bool = False) -> Tokens:
+def tokenize(original: str | Normalised, language: str, contractions: Mapping[str, str], split_apostrophes: bool = False) -> Tokens:
     """The words of ``original`` ready for the matcher; contractions (``can't`` -> ``can not``) expanded."""
     words: list[str] = []
     lemmas: list[str] = []

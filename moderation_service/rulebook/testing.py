@@ -38,8 +38,7 @@ def run_rule_tests(book: Rulebook, directory: SignpostDirectory, crisis: CrisisD
         if unwanted:
             failures.append(TestFailure(index, test.text, f"does not trigger {', '.join(unwanted)}", f"fired: {', '.join(fired)}"))
         if test.action is not None or test.distress_level is not None:
-            fields_text = {"body": test.text, **({"title": test.title} if test.title else {})}
-            finding = crisis.detect(fields_text, test.locale) if crisis else None
+            finding = crisis.detect(fields, test.locale) if crisis else None
             risk = assess(finding.signals if finding else ())
             decision = decide(PolicyInput(book, hits, {}, (), test.locale or "en-GB", Action.hold, risk=risk), directory)
             if test.distress_level is not None and decision.distress_level is not test.distress_level:

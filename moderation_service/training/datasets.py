@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-__all__ = ["CATEGORIES", "Example", "LoadedData", "load_training_data"]
+__all__ = ["CATEGORIES", "Example", "LoadedData", "load_training_data", "read_rows", "sha256_of"]
 
 CATEGORIES = ("toxicity", "identity_attack", "threat", "distress", "suicide_risk")
 
@@ -49,12 +49,14 @@ class LoadedData:
     files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
 
 
-def _rows(path: Path) -> Iterator[dict[str, str]]:
+def read_rows(path: Path) -> Iterator[dict[str, str]]:
+    """The rows of a dataset CSV (UTF-8, header row), as dicts."""
     with path.open(newline="", encoding="utf-8") as handle:
         yield from csv.DictReader(handle)
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
+    """Recorded beside a trained model for every file it read."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -69,7 +71,7 @@ def _tweeteval(folder: str, category: str, also_toxic: bool) -> Callable[[Path],
     def load(root: Path) -> tuple[list[Example], list[Example]]:
         def convert(name: str) -> list[Example]:
             out = []
-            for row in _rows(root / folder / name):
+            for row in read_rows(root / folder / name):
                 label = int(row["label"])
                 labels = {category: label}
                 if also_toxic and label == 1:
@@ -85,7 +87,7 @@ def _tweeteval(folder: str, category: str, also_toxic: bool) -> Callable[[Path],
 def _davidson(root: Path) -> tuple[list[Example], list[Example]]:
     examples = []
     kept_offensive = 0
-    for row in _rows(root / "davidson_hate_offensive" / "train.csv"):
+    for row in read_rows(root / "davidson_hate_offensive" / "train.csv"):
         label = int(row["label"])  # 0 hate, 1 offensive, 2 neither
         if label == 1:
             kept_offensive += 1
@@ -98,7 +100,7 @@ def _davidson(root: Path) -> tuple[list[Example], list[Example]]:
 
 def _stormfront(root: Path) -> tuple[list[Example], list[Example]]:
     examples = []
-    for row in _rows(root / "stormfront_hate" / "train.csv"):
+    for row in read_rows(root / "stormfront_hate" / "train.csv"):
         if row["label"] not in ("hate", "noHate"):
             continue  # "relation" and "idk/skip" need context this set does not give
         hate = int(row["label"] == "hate")
@@ -109,9 +111,9 @@ def _stormfront(root: Path) -> tuple[list[Example], list[Example]]:
 
 def _ethos(root: Path) -> tuple[list[Example], list[Example]]:
     targets = ("gender", "race", "national_origin", "disability", "religion", "sexual_orientation")
-    multi = {row["text"]: row for row in _rows(root / "ethos_hate" / "multilabel_train.csv")}
+    multi = {row["text"]: row for row in read_rows(root / "ethos_hate" / "multilabel_train.csv")}
     examples = []
-    for row in _rows(root / "ethos_hate" / "binary_train.csv"):
+    for row in read_rows(root / "ethos_hate" / "binary_train.csv"):
         labels = {"toxicity": int(row["label"])}
         detail = multi.get(row["text"])
         if detail is not None:
@@ -124,7 +126,7 @@ def _ethos(root: Path) -> tuple[list[Example], list[Example]]:
 def _goemotions(root: Path) -> tuple[list[Example], list[Example]]:
     def convert(name: str) -> list[Example]:
         out = []
-        for row in _rows(root / "goemotions" / name):
+        for row in read_rows(root / "goemotions" / name):
             distress = int(any(row[e] == "1" for e in _DISTRESS_EMOTIONS))
             out.append(Example(row["text"], {"distress": distress}, "goemotions"))
         return out
@@ -136,7 +138,7 @@ def _tweeteval_emotion(root: Path) -> tuple[list[Example], list[Example]]:
     def convert(name: str) -> list[Example]:
         return [
             Example(row["text"], {"distress": int(row["label_name"] == "sadness")}, "tweeteval_emotion")
-            for row in _rows(root / "tweeteval_emotion" / name)
+            for row in read_rows(root / "tweeteval_emotion" / name)
         ]
 
     return convert("train.csv"), convert("val.csv")
@@ -144,7 +146,7 @@ def _tweeteval_emotion(root: Path) -> tuple[list[Example], list[Example]]:
 
 def _counsel_chat(root: Path) -> tuple[list[Example], list[Example]]:
     examples = []
-    for row in _rows(root / "counsel_chat" / "questions_train_val.csv"):
+    for row in read_rows(root / "counsel_chat" / "questions_train_val.csv"):
         labels = {"toxicity": 0, "threat": 0, "identity_attack": 0}
         if row["topic"] in _DISTRESS_TOPICS:
             labels["distress"] = 1
@@ -161,7 +163,7 @@ def _medical_qa(root: Path) -> tuple[list[Example], list[Example]]:
     """
     negatives = {"toxicity": 0, "identity_attack": 0, "threat": 0, "distress": 0, "suicide_risk": 0}
     examples = []
-    for row in _rows(root / "medical_qa_forums" / "train.csv"):
+    for row in read_rows(root / "medical_qa_forums" / "train.csv"):
         labels = {"toxicity": 0, "identity_attack": 0, "threat": 0} if _IDEATION.search(row["text"]) else negatives
         examples.append(Example(row["text"], labels, "medical_qa_forums"))
     return _split(examples, 0.5, seed=5)
@@ -215,8 +217,8 @@ def load_training_data(datasets_dir: Path, handwritten: Path) -> LoadedData:
         data.train += train
         data.dev += dev
         for file in files:
-            data.files[f"{name}/{file}"] = _sha256(datasets_dir / name / file)
+            data.files[f"{name}/{file}"] = sha256_of(datasets_dir / name / file)
     train, _ = _handwritten(handwritten)
     data.train += train
-    data.files[f"project:{handwritten.name}"] = _sha256(handwritten)
+    data.files[f"project:{handwritten.name}"] = sha256_of(handwritten)
     return data

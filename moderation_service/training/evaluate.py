@@ -21,7 +21,7 @@ import numpy as np
 from moderation_service.classifiers.base import Classifier
 from moderation_service.decision import Action
 from moderation_service.pipeline import Pipeline, Post
-from moderation_service.training.datasets import Example, load_training_data
+from moderation_service.training.datasets import Example, load_training_data, read_rows
 from moderation_service.training.metrics import binary_metrics
 from moderation_service.training.plots import save_plots
 
@@ -85,14 +85,9 @@ def evaluate_csv(
     return result
 
 
-def _rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
-
-
 def _csv_task(name: str, category: str, path: Path, label: Callable[[dict[str, str]], int]) -> Task:
     """A whole evaluation-only file (never trained on) as one task."""
-    rows = _rows(path)
+    rows = list(read_rows(path))
     return Task(name, category, [r["text"] for r in rows], np.array([label(r) for r in rows]), "evaluation only")
 
 
@@ -152,7 +147,7 @@ def evaluate_suite(
         wiki["wiki_original-toxicity"]["at_0.5"]["roc_auc"] - wiki["wiki_identity_fuzzed-toxicity"]["at_0.5"]["roc_auc"], 4
     )
     progress("bias_madlibs")
-    madlibs = [r["text"] for r in _rows(root / "bias_madlibs_identity" / "train.csv") if r["label"] == "NOT_BAD"]
+    madlibs = [r["text"] for r in read_rows(root / "bias_madlibs_identity" / "train.csv") if r["label"] == "NOT_BAD"]
     sample = random.Random(0).sample(madlibs, min(5000, len(madlibs)))
     fp = {}
     for category in ("toxicity", "identity_attack"):

@@ -18,14 +18,12 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from moderation_service.decision import Action, Decision, DistressLevel
+from moderation_service.decision import DISTRESS_ORDER, Action, Decision, DistressLevel
 from moderation_service.errors import Problem, RulebookError
 from moderation_service.pipeline import Pipeline, Post
 from moderation_service.rulebook.matcher import AuthorFacts
 
 __all__ = ["GATES", "Gate", "SuiteReport", "load_suite", "run_suite", "suite_markdown"]
-
-_LEVEL_ORDER = {DistressLevel.none: 0, DistressLevel.low: 1, DistressLevel.high: 2, DistressLevel.imminent: 3}
 
 
 class _Strict(BaseModel):
@@ -146,7 +144,7 @@ GATES: dict[str, tuple[Gate, ...]] = {
 def correct(case: Case, decision: Decision) -> bool:
     """Whether one decision is what the case expects (levels for crisis, actions for abuse)."""
     if case.expect in ("imminent", "high", "low", "none"):
-        got = _LEVEL_ORDER[decision.distress_level]
+        got = DISTRESS_ORDER[decision.distress_level]
         if case.expect == "imminent":
             return decision.distress_level is DistressLevel.imminent
         if case.expect == "high":

@@ -12,7 +12,6 @@ functional suite (tests/suites/crisis) is never read.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import random
@@ -28,19 +27,20 @@ import torch
 
 from moderation_service.classifiers.embedded import EmbeddedClassifier
 from moderation_service.classifiers.risk_heads import FILE_NAME, RiskHeads
-from moderation_service.crisis.dimensions import Dimension
-from moderation_service.decision import Action, DistressLevel
+from moderation_service.crisis.dimensions import HEAD_LABELS, LEVEL_HEADS, RISK_PREFIX, Dimension
+from moderation_service.decision import DISTRESS_ORDER, Action, DistressLevel
 from moderation_service.pipeline import Pipeline, Post
 from moderation_service.training.calibration import fit_platt
+from moderation_service.training.datasets import read_rows, sha256_of
 from moderation_service.training.metrics import binary_metrics
 
 __all__ = ["CorpusPost", "HeadsConfig", "evaluate_levels", "load_corpus", "train_risk_heads"]
 
-LABELS = (*(f"risk.{d.value}" for d in Dimension), "level.any", "level.imminent")
+LABELS = HEAD_LABELS
 # Dev precision each head must reach to count on its own, and to count beside another risk signal.
-PRECISION_TARGET = {"level.imminent": 0.95, "level.any": 0.95}
+PRECISION_TARGET = dict.fromkeys(LEVEL_HEADS, 0.95)
 DEFAULT_PRECISION = 0.9
-SUPPORTING_PRECISION = {"level.imminent": 0.9, "level.any": 0.9}
+SUPPORTING_PRECISION = dict.fromkeys(LEVEL_HEADS, 0.9)
 DEFAULT_SUPPORTING_PRECISION = 0.6
 
 
@@ -77,10 +77,6 @@ class Split:
     files: dict[str, str] = field(default_factory=dict)
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def load_corpus(corpus_dir: Path) -> list[CorpusPost]:
     """Every line of every ``*.jsonl`` in the corpus folder, validated against the dimension list."""
     known = {d.value for d in Dimension}
@@ -112,14 +108,6 @@ def _stratified(posts: list[CorpusPost], share: float, seed: int) -> tuple[list[
     return train, dev
 
 
-def _medical(datasets_dir: Path, count: int, seed: int) -> list[CorpusPost]:
-    path = datasets_dir / "medical_qa_forums" / "train.csv"
-    with path.open(encoding="utf-8", newline="") as handle:
-        rows = [row["text"] for row in csv.DictReader(handle) if row.get("text")]
-    rng = random.Random(seed)
-    return [CorpusPost(text, "none", (), "health_question", "medical_qa_forums") for text in rng.sample(rows, min(count, len(rows)))]
-
-
 # Everyday comments that name none of these are safe negatives; the rest are left out, not guessed at.
 _RISK_WORDS = re2.compile(
     r"(?i)\b(die|died|dying|dead|death|kill|suicid\w*|alive|live|living|end it|harm|hurt|cut|cutting|pills?|tablets?|overdose|od|"
@@ -127,28 +115,32 @@ _RISK_WORDS = re2.compile(
 )
 
 
-def _everyday(datasets_dir: Path, count: int, seed: int) -> list[CorpusPost]:
-    """Short everyday Reddit comments (GoEmotions, Apache-2.0) without any risk word: ordinary chatter is not a crisis."""
-    path = datasets_dir / "goemotions" / "train.csv"
-    with path.open(encoding="utf-8", newline="") as handle:
-        rows = [row["text"] for row in csv.DictReader(handle) if row.get("text") and not _RISK_WORDS.search(row["text"])]
+def _no_risk_word(text: str) -> bool:
+    return not _RISK_WORDS.search(text)
+
+
+def _negatives(datasets_dir: Path, source: str, kind: str, count: int, seed: int, keep: Callable[[str], bool]) -> list[CorpusPost]:
+    """A seeded sample of one licensed set's texts as "none" posts."""
+    rows = [row["text"] for row in read_rows(datasets_dir / source / "train.csv") if row.get("text") and keep(row["text"])]
     rng = random.Random(seed)
-    return [CorpusPost(text, "none", (), "everyday_comment", "goemotions") for text in rng.sample(rows, min(count, len(rows)))]
+    return [CorpusPost(text, "none", (), kind, source) for text in rng.sample(rows, min(count, len(rows)))]
 
 
 def build_split(cfg: HeadsConfig) -> Split:
     split = Split()
     corpus = load_corpus(cfg.corpus_dir)
     split.train, split.dev = _stratified(corpus, cfg.dev_share, cfg.seed)
-    medical = _medical(cfg.datasets_dir, cfg.medical_negatives, cfg.seed)
-    for extra in (medical, _everyday(cfg.datasets_dir, cfg.everyday_negatives, cfg.seed)):
+    medical = _negatives(cfg.datasets_dir, "medical_qa_forums", "health_question", cfg.medical_negatives, cfg.seed, bool)
+    # Short everyday comments (GoEmotions, Apache-2.0) without any risk word: ordinary chatter is not a crisis.
+    everyday = _negatives(cfg.datasets_dir, "goemotions", "everyday_comment", cfg.everyday_negatives, cfg.seed, _no_risk_word)
+    for extra in (medical, everyday):
         cut = round(len(extra) * cfg.dev_share)
         split.dev += extra[:cut]
         split.train += extra[cut:]
     for path in sorted(cfg.corpus_dir.glob("*.jsonl")):
-        split.files[f"project:crisis/{path.name}"] = _sha256(path)
+        split.files[f"project:crisis/{path.name}"] = sha256_of(path)
     for name in ("medical_qa_forums/train.csv", "goemotions/train.csv"):
-        split.files[name] = _sha256(cfg.datasets_dir / name)
+        split.files[name] = sha256_of(cfg.datasets_dir / name)
     return split
 
 
@@ -171,11 +163,9 @@ def embed(classifier: EmbeddedClassifier, texts: list[str], cache: Path, progres
 
 
 def _target(post: CorpusPost, label: str) -> float:
-    if label == "level.any":
-        return float(post.level in ("high", "imminent"))
-    if label == "level.imminent":
-        return float(post.level == "imminent")
-    return float(label.removeprefix("risk.") in post.dimensions)
+    if label in LEVEL_HEADS:  # level.any: high or imminent; level.imminent: imminent
+        return float(DISTRESS_ORDER[DistressLevel(post.level)] >= DISTRESS_ORDER[LEVEL_HEADS[label]])
+    return float(label.removeprefix(RISK_PREFIX) in post.dimensions)
 
 
 def _targets(posts: Iterable[CorpusPost]) -> np.ndarray:
