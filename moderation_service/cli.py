@@ -242,12 +242,30 @@ def train(
     epochs: Annotated[float, typer.Option(help="passes over the training data")] = 2.0,
     threads: Annotated[int, typer.Option(help="torch threads")] = 2,
     seed: Annotated[int, typer.Option(help="random seed")] = 13,
+    init_from: Annotated[Path | None, typer.Option(help="continue from this artefact folder's weights")] = None,
+    crisis_corpus: Annotated[Path | None, typer.Option(help="also learn the crisis risk dimensions from this corpus folder")] = None,
+    max_per_source: Annotated[int, typer.Option(help="cap on examples per dataset")] = 15000,
+    learning_rate: Annotated[float, typer.Option(help="encoder learning rate")] = 6e-5,
+    version: Annotated[str, typer.Option(help="version written into model.json")] = "1.1.0",
 ) -> None:
     """Fine-tune the embedded classifier (CPU, seeded) and write weights + model.json with data hashes."""
     from moderation_service.training.train import TrainConfig
     from moderation_service.training.train import train as run_training
 
-    meta = run_training(TrainConfig(datasets, output, handwritten, seed=seed, epochs=epochs, threads=threads))
+    config = TrainConfig(
+        datasets,
+        output,
+        handwritten,
+        seed=seed,
+        epochs=epochs,
+        threads=threads,
+        max_per_source=max_per_source,
+        learning_rate=learning_rate,
+        version=version,
+        init_weights=None if init_from is None else init_from / "weights.safetensors",
+        crisis_corpus=crisis_corpus,
+    )
+    meta = run_training(config)
     sys.stdout.write(json.dumps(meta["dev_metrics"], indent=1) + "\n")
 
 

@@ -162,14 +162,15 @@ def embed(classifier: EmbeddedClassifier, texts: list[str], cache: Path, progres
     return out
 
 
-def _target(post: CorpusPost, label: str) -> float:
+def head_target(post: CorpusPost, label: str) -> float:
+    """What one risk head should say for a corpus post (shared with the encoder's multi-task training)."""
     if label in LEVEL_HEADS:  # level.any: high or imminent; level.imminent: imminent
         return float(DISTRESS_ORDER[DistressLevel(post.level)] >= DISTRESS_ORDER[LEVEL_HEADS[label]])
     return float(label.removeprefix(RISK_PREFIX) in post.dimensions)
 
 
 def _targets(posts: Iterable[CorpusPost]) -> np.ndarray:
-    return np.array([[_target(p, label) for label in LABELS] for p in posts], dtype=np.float32)
+    return np.array([[head_target(p, label) for label in LABELS] for p in posts], dtype=np.float32)
 
 
 def _padded(vectors: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:

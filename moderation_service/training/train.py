@@ -3,6 +3,13 @@
 Reproducible: a fixed seed, a recorded list of data files with their sha256, and the
 hyper-parameters stored beside the weights. Only the top encoder layers and the head are
 trained (and stored), which keeps the committed file small and a run short on two cores.
+
+With a crisis corpus the encoder also learns the C-SSRS risk dimensions (an auxiliary head, one
+output per risk head label, trained on the corpus's train split only): the crisis risk heads are
+linear probes on the pooled vector, so they can only be as good as what the encoder puts there.
+The auxiliary head itself is not shipped; ``train-risk-heads`` fits the shipped heads afterwards.
+A run can start from an earlier artefact (``init_weights``) to add the crisis task without
+repeating the whole first training.
 """
 
 from __future__ import annotations
@@ -19,14 +26,19 @@ import torch
 from tokenizers import Tokenizer
 
 from moderation_service.classifiers.minilm_model import (
+    MultiTaskModel,
     backbone_path,
     build_model,
+    load_model,
     save_trained_weights,
     trainable_prefixes,
 )
+from moderation_service.decision import DistressLevel
 from moderation_service.training.calibration import fit_platt
-from moderation_service.training.datasets import CATEGORIES, Example, load_training_data
+from moderation_service.training.datasets import CATEGORIES, Example, LoadedData, load_training_data, sha256_of
 from moderation_service.training.metrics import binary_metrics
+from moderation_service.training.risk_heads import LABELS as RISK_LABELS
+from moderation_service.training.risk_heads import HeadsConfig, build_split, head_target
 
 __all__ = ["TrainConfig", "train"]
 
@@ -47,6 +59,9 @@ class TrainConfig:
     oversample: tuple[tuple[str, int], ...] = (("handwritten", 6), ("counsel_chat", 2), ("ethos_hate", 2), ("tweeteval_offensive", 2))
     threads: int = 2
     version: str = "1.1.0"
+    init_weights: Path | None = None  # continue from this artefact's weights.safetensors
+    crisis_corpus: Path | None = None  # adds the crisis corpus and the auxiliary risk-dimension head
+    crisis_oversample: int = 2
 
 
 def _tokenizer(max_length: int) -> Tokenizer:
@@ -80,15 +95,39 @@ def _encode(tok: Tokenizer, texts: list[str]) -> tuple[torch.Tensor, torch.Tenso
     return ids, mask
 
 
-def _targets(batch: list[Example]) -> tuple[torch.Tensor, torch.Tensor]:
-    target = torch.zeros((len(batch), len(CATEGORIES)))
-    known = torch.zeros((len(batch), len(CATEGORIES)))
+def _targets(batch: list[Example], labels: tuple[str, ...] = CATEGORIES) -> tuple[torch.Tensor, torch.Tensor]:
+    target = torch.zeros((len(batch), len(labels)))
+    known = torch.zeros((len(batch), len(labels)))
     for row, example in enumerate(batch):
-        for col, category in enumerate(CATEGORIES):
-            if category in example.labels:
-                target[row, col] = float(example.labels[category])
+        for col, label in enumerate(labels):
+            if label in example.labels:
+                target[row, col] = float(example.labels[label])
                 known[row, col] = 1.0
     return target, known
+
+
+def _crisis_examples(cfg: TrainConfig, tok: Tokenizer, data: LoadedData) -> list[Example]:
+    """The crisis corpus's train split (the same seeded split ``train-risk-heads`` uses, so its dev
+    posts are never seen) as examples for the categories and the auxiliary risk labels.
+
+    A post labelled high or imminent is suicide_risk 1, anything above none is distress; abuse
+    categories are left unknown. Posts longer than one window are left out: the risk sentence may
+    lie past the cut, and a positive label on a window without it teaches the wrong thing.
+    """
+    assert cfg.crisis_corpus is not None
+    split = build_split(HeadsConfig(cfg.crisis_corpus, cfg.datasets_dir, Path(), Path(), Path(), seed=cfg.seed))
+    data.files.update(split.files)
+    examples = []
+    for post in split.train:
+        if len(tok.encode(post.text).ids) >= cfg.max_length:
+            continue
+        level = DistressLevel(post.level)
+        labels = {label: int(head_target(post, label)) for label in RISK_LABELS}
+        labels["suicide_risk"] = int(level in (DistressLevel.high, DistressLevel.imminent))
+        if level is not DistressLevel.none:
+            labels["distress"] = 1
+        examples += [Example(post.text, labels, f"crisis:{post.source}")] * cfg.crisis_oversample
+    return examples
 
 
 def _cap_and_oversample(examples: list[Example], cfg: TrainConfig, rng: random.Random) -> list[Example]:
@@ -102,6 +141,20 @@ def _cap_and_oversample(examples: list[Example], cfg: TrainConfig, rng: random.R
             items = rng.sample(items, cfg.max_per_source)
         out += items * factors.get(source, 1)
     return out
+
+
+def _multitask_loss(
+    model: MultiTaskModel, aux: torch.nn.Linear, loss_fn: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, batch: list[Example]
+) -> torch.Tensor:
+    """Mean loss over the known labels of the categories and, where a post has them, the risk labels."""
+    shared = model.dropout(model.pooled(ids, mask))
+    parts = ((model.head(shared), *_targets(batch)), (aux(shared), *_targets(batch, RISK_LABELS)))
+    total = torch.zeros(())
+    count = torch.zeros(())
+    for logits, target, known in parts:
+        total = total + (loss_fn(logits, target) * known).sum()
+        count = count + known.sum()
+    return total / count.clamp(min=1.0)
 
 
 @torch.no_grad()
@@ -143,7 +196,12 @@ def train(cfg: TrainConfig) -> dict[str, object]:
     data = load_training_data(cfg.datasets_dir, cfg.handwritten)
     train_set = _cap_and_oversample(data.train, cfg, rng)
     tok = _tokenizer(cfg.max_length)
-    model = build_model(len(CATEGORIES))
+    if cfg.crisis_corpus is not None:
+        train_set += _crisis_examples(cfg, tok, data)
+    if cfg.init_weights is not None:
+        data.files[f"init:{cfg.init_weights.name}"] = sha256_of(cfg.init_weights)
+    model = build_model(len(CATEGORIES)) if cfg.init_weights is None else load_model(cfg.init_weights, len(CATEGORIES))
+    aux = torch.nn.Linear(model.backbone.config.hidden_size, len(RISK_LABELS))
     prefixes = trainable_prefixes(cfg.first_trained_layer, model.backbone.config.num_hidden_layers)
     body: list[torch.nn.Parameter] = []
     head: list[torch.nn.Parameter] = []
@@ -152,6 +210,8 @@ def train(cfg: TrainConfig) -> dict[str, object]:
         param.requires_grad = trained
         if trained:
             (head if name.startswith("head.") else body).append(param)
+    if cfg.crisis_corpus is not None:
+        head += list(aux.parameters())
     optimiser = torch.optim.AdamW(
         [{"params": body, "lr": cfg.learning_rate}, {"params": head, "lr": cfg.head_learning_rate}],
         weight_decay=0.01,
@@ -166,9 +226,8 @@ def train(cfg: TrainConfig) -> dict[str, object]:
     for step in range(steps):
         batch = batches[step % len(batches)]
         ids, mask = _encode(tok, [e.text for e in batch])
-        target, known = _targets(batch)
-        loss = (loss_fn(model(ids, mask), target) * known).sum() / known.sum().clamp(min=1.0)
-        loss.backward()
+        loss = _multitask_loss(model, aux, loss_fn, ids, mask, batch)
+        loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
         torch.nn.utils.clip_grad_norm_(body + head, 1.0)
         optimiser.step()
         scheduler.step()
