@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PORT ?= 8000
 
 .PHONY: install run test lint models bench clean
 
@@ -15,7 +16,7 @@ install: $(STAMP)
 ## Install and start the service on its embedded defaults: Redis (child process), a worker and the API,
 ## with the default rulebook and the embedded model. Ctrl-C stops all of them.
 run: install
-	$(BIN)/moderation-service run
+	$(BIN)/moderation-service run --port $(PORT)
 
 ## Install and run the linters and the whole test suite.
 test: install

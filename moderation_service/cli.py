@@ -67,30 +67,61 @@ def worker(burst: Annotated[bool, typer.Option(help="exit when the queue is empt
 @app.command()
 def run(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="API port")] = 8000,
+    port: Annotated[int, typer.Option(help="API port (make run PORT=...)")] = 8000,
     redis_port: Annotated[int, typer.Option(help="port of the embedded Redis")] = 6390,
-    data_dir: Annotated[Path, typer.Option(help="where Redis keeps its append-only file")] = Path(".data"),
+    data_dir: Annotated[Path, typer.Option(help="where Redis keeps its append-only file, and the development key")] = Path(".data"),
     workers: Annotated[int, typer.Option(help="queue workers to start")] = 1,
 ) -> None:
     """Everything on one machine, no configuration: Redis (child process, AOF), worker(s) and the API."""
+    import logging
+    import subprocess
+
     import uvicorn
 
+    from moderation_service.dev_stack import StartupWatch, build_models_quietly, development_key, port_problem
     from moderation_service.embedded_run import start_redis, start_workers, stop
     from moderation_service.metrics import prepare_multiprocess_dir
 
+    for problem in (
+        port_problem(host, port, f"choose another: make run PORT={port + 1} (or --port {port + 1})"),
+        port_problem("127.0.0.1", redis_port, f"is another `make run` still up? (or --redis-port {redis_port + 1})"),
+    ):
+        if problem:
+            err.print(problem, markup=False, highlight=False)
+            raise typer.Exit(2)
+    say = lambda line: err.print(line, markup=False, highlight=False)  # noqa: E731
+    settings = Settings()
+    build_models_quietly(settings, say)
+    dev_key = None
+    if not (settings.api_keys or settings.api_keys_file is not None):
+        dev_key = development_key(data_dir)
+        os.environ["MODERATION_API_KEYS_FILE"] = str(dev_key.keys_file.resolve())
     redis_process = start_redis(data_dir, redis_port)
     os.environ.setdefault("MODERATION_REDIS_URL", f"redis://127.0.0.1:{redis_port}/0")
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str((data_dir / "metrics").resolve()))
     prepare_multiprocess_dir()
-    settings = Settings()
-    _dev_key_if_none(settings, host, port)
-    worker_processes = start_workers(workers, {})
-    err.print(f"Redis on 127.0.0.1:{redis_port} (data in {data_dir}), {workers} worker(s), API on http://{host}:{port}")
+    watch = StartupWatch(expected=1 + workers)  # the API and each worker log once when their grammars are compiled
+    logging.getLogger("moderation_service").addHandler(watch.log_handler())
+    worker_processes = start_workers(workers, {}, stderr=subprocess.PIPE)
+    for process in worker_processes:
+        assert process.stderr is not None
+        watch.forward(process.stderr, sys.stderr.buffer)
+    lines = [f"ready: API on http://{host}:{port}, {workers} worker(s), Redis port {redis_port} (data in {data_dir}); Ctrl-C stops all"]
+    if dev_key is not None:
+        kept = "the same key as last time" if dev_key.reused else "new"
+        lines += [
+            f"development API key (all scopes; {kept}, kept in {dev_key.token_file} until you delete it):",
+            f"  {dev_key.token}",
+            f"  try: curl -s -H 'Authorization: Bearer {dev_key.token}' -H 'Content-Type: application/json' "
+            f'-d \'{{"text": "hello"}}\' http://{host}:{port}/v1/moderate',
+        ]
+    watch.announce(f"http://{host}:{port}/readyz", lines, say)
     try:
         uvicorn.run("moderation_service.api.app:create_app", factory=True, host=host, port=port)
     finally:
         stop(worker_processes)
         stop([redis_process])
+        watch.drain()
         err.print("stopped API, worker(s) and Redis")
 
 

@@ -30,7 +30,8 @@ def start_redis(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     folder.mkdir(parents=True, exist_ok=True)
     args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder), "--appendonly", "yes"]
     args += ["--appendfsync", "always", "--save", "", "--protected-mode", "yes", "--loglevel", "warning"]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    # Its own session: a Ctrl-C in the terminal reaches only `run`, which stops Redis last, after the workers.
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
     client = redis.Redis(port=port, socket_connect_timeout=0.5)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -45,8 +46,10 @@ def start_redis(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     raise ConfigError("redis-server did not start within 20 s")
 
 
-def start_workers(count: int, env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
-    return [subprocess.Popen([sys.executable, "-m", "moderation_service", "worker"], env={**os.environ, **env}) for _ in range(count)]
+def start_workers(count: int, env: dict[str, str], stderr: int | None = None) -> list[subprocess.Popen[bytes]]:
+    """Worker processes in their own sessions, so a terminal's Ctrl-C reaches only `run`, which stops them in order."""
+    command = [sys.executable, "-m", "moderation_service", "worker"]
+    return [subprocess.Popen(command, env={**os.environ, **env}, stderr=stderr, start_new_session=True) for _ in range(count)]
 
 
 def stop(processes: list[subprocess.Popen[bytes]], timeout: float = 15) -> None:

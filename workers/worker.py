@@ -25,6 +25,10 @@ __all__ = ["run_worker"]
 log = logging.getLogger(__name__)
 
 
+def _stop_requested(worker: object) -> bool:
+    return bool(getattr(worker, "_stop_requested", False) or getattr(worker, "_shutdown_requested_date", None))
+
+
 def run_worker(settings: Settings, burst: bool = False, name: str | None = None) -> None:
     configure_logging(settings.log_level)
     ctx = build(settings)
@@ -44,8 +48,9 @@ def run_worker(settings: Settings, burst: bool = False, name: str | None = None)
             except (redis.ConnectionError, redis.TimeoutError):
                 pass
             # RQ's loop also quits on a Redis time-out or an unexpected error; only a stop request
-            # (SIGINT/SIGTERM, recorded in the private flag RQ checks itself) ends this process.
-            if burst or getattr(worker, "_stop_requested", False):
+            # (SIGINT/SIGTERM) ends this process. RQ records one taken while idle only as the date it
+            # came (``_stop_requested`` is set only when a job is running), so both are checked.
+            if burst or _stop_requested(worker):
                 return
             log.warning("worker loop ended without a stop request; restarting in 1 s")
             time.sleep(1.0)

@@ -9,6 +9,7 @@ windows and each category takes its maximum over windows, so risk anywhere in a 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -29,7 +30,7 @@ from moderation_service.errors import ClassifierError, ConfigError
 if TYPE_CHECKING:
     from moderation_service.config import Settings
 
-__all__ = ["EmbeddedClassifier", "build_onnx", "from_settings", "onnx_path"]
+__all__ = ["EmbeddedClassifier", "build_onnx", "ensure_onnx", "from_settings", "onnx_path"]
 
 _STRIDE_OVERLAP = 32
 
@@ -95,6 +96,22 @@ def build_onnx(model_dir: Path, target: Path) -> Path:
     return target
 
 
+def ensure_onnx(model_dir: Path, cache_dir: Path) -> tuple[Path, bool]:
+    """The ONNX file, built now if missing (and whether it was); processes starting together build it once.
+
+    A lock file beside it serialises the build: the second process waits, then finds the file.
+    """
+    path = onnx_path(model_dir, cache_dir)
+    if path.exists():
+        return path, False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists():
+            return path, False
+        return build_onnx(model_dir, path), True
+
+
 class EmbeddedClassifier:
     """Scores toxicity, identity_attack, threat, distress and suicide_risk in one pass, plus the risk heads."""
 
@@ -124,9 +141,7 @@ class EmbeddedClassifier:
             raise ConfigError("the backbone tokenizer lacks [CLS]/[SEP]")
         self._cls: int = cls
         self._sep: int = sep
-        path = onnx_path(model_dir, cache_dir)
-        if not path.exists():
-            build_onnx(model_dir, path)
+        path, _ = ensure_onnx(model_dir, cache_dir)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
