@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+from collections import Counter
 from pathlib import Path
 from typing import IO
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from rich.console import Console
-from rich.progress import Progress
 
 from moderation_service.api.app import build_pipeline
 from moderation_service.config import Settings
-from moderation_service.errors import InputError, ModerationError
+from moderation_service.errors import ModerationError
 from moderation_service.pipeline import Pipeline, Post
 from moderation_service.rulebook.loader import load_rulebook
 from moderation_service.rulebook.registry import RulebookSet
@@ -37,14 +38,35 @@ def _pipeline(settings: Settings, rulebook: str | None) -> tuple[Pipeline, str |
     if rulebook and Path(rulebook).is_file():
         path = Path(rulebook)
         numbers = pipeline.directory.helpline_numbers()
-        name = load_rulebook(path, numbers).name
-        books = RulebookSet(path.parent, default=name, helpline_numbers=numbers, files=[path])
+        name = load_rulebook(path, numbers, settings.rules_dir).name
+        books = RulebookSet(path.parent, default=name, helpline_numbers=numbers, files=[path], rules_dir=settings.rules_dir)
         books.reload()
         pipeline.rulebooks = books
         return pipeline, name
     if rulebook:
         pipeline.rulebooks.get(rulebook)  # an unknown name fails now, not on line 1
     return pipeline, rulebook
+
+
+def _why(exc: ValidationError) -> str:
+    """The first problem of a line, naming the field: 'field 'text': Field required', or 'not valid JSON'."""
+    first = exc.errors(include_input=False, include_url=False)[0]
+    if first["type"] == "json_invalid":
+        return "not valid JSON"
+    field = ".".join(str(part) for part in first["loc"])
+    return f"field {field!r}: {first['msg']}" if field else str(first["msg"])
+
+
+class _Progress:
+    """A plain line on stderr at each tenth of the input: readable in a terminal, a log file or CI alike."""
+
+    def __init__(self, err: Console, total: int) -> None:
+        self.err, self.total, self.started, self.next_step = err, total, time.monotonic(), 1
+
+    def update(self, done: int) -> None:
+        if self.total and done * 10 >= self.next_step * self.total and done < self.total:
+            self.err.print(f"  {done}/{self.total} lines ({done * 100 // self.total}%)", highlight=False)
+            self.next_step = done * 10 // self.total + 1
 
 
 def classify_lines(settings: Settings, input: Path, output: Path | None, rulebook: str | None, batch_size: int, err: Console) -> int:
@@ -54,42 +76,50 @@ def classify_lines(settings: Settings, input: Path, output: Path | None, ruleboo
     sink: IO[str] = output.open("w", encoding="utf-8") if output else sys.stdout
     bad = 0
     pending: list[tuple[str | int, Post]] = []
+    actions: Counter[str] = Counter()
+    progress = _Progress(err, len(lines))
+    err.print(f"classifying {len(lines)} line(s) from {input}", markup=False, highlight=False)
 
-    def flush() -> None:
+    def flush(done: int) -> None:
         decisions = pipeline.moderate_batch([post for _, post in pending])
         for (line_id, _), decision in zip(pending, decisions, strict=True):
             sink.write(json.dumps({"id": line_id, **decision.model_dump(mode="json")}, ensure_ascii=False) + "\n")
+            actions[decision.action.value] += 1
         pending.clear()
+        progress.update(done)
 
     try:
-        with Progress(console=err, transient=True, disable=len(lines) < 200) as progress:
-            task = progress.add_task("classifying", total=len(lines))
-            for number, raw in enumerate(lines, start=1):
-                progress.advance(task)
-                if not raw.strip():
-                    continue
-                try:
-                    item = _Line.model_validate_json(raw)
-                    post = Post(text=item.text, title=item.title, locale=item.locale, community=community or item.community)
-                    pipeline.check(post)
-                    pipeline.rulebooks.get(post.community)
-                except (ValidationError, InputError) as exc:
-                    bad += 1
-                    reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-                    err.print(f"{input}:{number}: skipped: {reason}", markup=False, highlight=False)
-                    continue
-                except ModerationError as exc:  # e.g. a line naming an unknown community
-                    bad += 1
-                    err.print(f"{input}:{number}: skipped: {exc}", markup=False, highlight=False)
-                    continue
-                pending.append((item.id, post))
-                if len(pending) >= batch_size:
-                    flush()
-            if pending:
-                flush()
+        for number, raw in enumerate(lines, start=1):
+            if not raw.strip():
+                continue
+            try:
+                item = _Line.model_validate_json(raw)
+                post = Post(text=item.text, title=item.title, locale=item.locale, community=community or item.community)
+                pipeline.check(post)
+                pipeline.rulebooks.get(post.community)
+            except ValidationError as exc:
+                bad += 1
+                err.print(f"{input}:{number}: skipped: {_why(exc)}", markup=False, highlight=False)
+                continue
+            except ModerationError as exc:  # refused by the pipeline, or a line naming an unknown community
+                bad += 1
+                err.print(f"{input}:{number}: skipped: {exc}", markup=False, highlight=False)
+                continue
+            pending.append((item.id, post))
+            if len(pending) >= batch_size:
+                flush(number)
+        if pending:
+            flush(len(lines))
     finally:
         if output:
             sink.close()
-    if bad:
-        err.print(f"{bad} line(s) skipped")
+    seconds = time.monotonic() - progress.started
+    done = sum(actions.values())
+    tally = ", ".join(f"{actions[a]} {a}" for a in ("allow", "hold", "escalate") if actions[a]) or "nothing"
+    where = f"written to {output}" if output else "written to stdout"
+    err.print(
+        f"done: {done} decision(s) in {seconds:.1f} s ({done / max(seconds, 1e-9):.0f}/s): {tally}; {bad} line(s) skipped; {where}",
+        markup=False,
+        highlight=False,
+    )
     return bad

@@ -13,13 +13,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from moderation_service.cli_checks import CliError
 from moderation_service.config import Settings
 from moderation_service.errors import ConfigError, ModerationError, RulebookError
 from moderation_service.keys import SCOPES, generate_key
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(help="Content moderation and wellbeing safety for peer-support communities.", no_args_is_help=True)
+# No locals in tracebacks: they could hold post text.
+app = typer.Typer(
+    help="Content moderation and wellbeing safety for peer-support communities.", no_args_is_help=True, pretty_exceptions_show_locals=False
+)
 rules_app = typer.Typer(help="Check, test and publish rule files.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
@@ -140,7 +144,7 @@ def rules_check(files: Annotated[list[Path], typer.Argument(help="rule files to 
     failed = False
     for path in files:
         try:
-            book = load_rulebook(path)
+            book = load_rulebook(path, rules_dir=Settings().rules_dir)
         except RulebookError as exc:
             failed = True
             for problem in exc.problems:
@@ -160,7 +164,7 @@ def rules_test(file: Annotated[Path, typer.Argument(help="rule file whose tests 
     settings = Settings()
     directory = _directory(settings, file)
     try:
-        book = load_rulebook(file, directory.helpline_numbers())
+        book = load_rulebook(file, directory.helpline_numbers(), settings.rules_dir)
     except RulebookError as exc:
         for problem in exc.problems:
             err.print(str(problem), markup=False, highlight=False)
@@ -172,15 +176,16 @@ def rules_test(file: Annotated[Path, typer.Argument(help="rule file whose tests 
             err.print(str(problem), markup=False, highlight=False)
         raise typer.Exit(2) from exc
     total, failures = run_rule_tests(book, directory, crisis)
+    failing_tests = len({f.index for f in failures})
     if failures:
-        table = Table(title=f"{len(failures)} failing expectation(s) in {file}")
+        # Counted in tests, as in the summary line; a test can fail on several expectations (one row each).
+        table = Table(title=f"{failing_tests} failing test(s) in {file}")
         for column in ("test #", "text", "expected", "got"):
             table.add_column(column, overflow="fold")
         for f in failures:
             table.add_row(str(f.index), f.text, f.expected, f.got)
         out.print(table)
-    failing_tests = len({f.index for f in failures})
-    out.print(f"{total - failing_tests} passed, {failing_tests} failed")
+    out.print(f"{total} test(s): {total - failing_tests} passed, {failing_tests} failed", highlight=False)
     raise typer.Exit(1 if failures else 0)
 
 
@@ -198,7 +203,7 @@ def rules_render(
         err.print("--format must be md or html")
         raise typer.Exit(2)
     try:
-        book = load_rulebook(file)
+        book = load_rulebook(file, rules_dir=Settings().rules_dir)
     except RulebookError as exc:
         for problem in exc.problems:
             err.print(str(problem), markup=False, highlight=False)
@@ -208,17 +213,29 @@ def rules_render(
         sys.stdout.write(text)
     else:
         output.write_text(text, encoding="utf-8")
+        err.print(f"wrote {output} ({format}, {len(text.encode())} bytes)", markup=False, highlight=False)
 
 
 @keys_app.command("create")
-def keys_create(scope: Annotated[list[str], typer.Option("--scope", help=f"one of {', '.join(SCOPES)}; repeatable")]) -> None:
+def keys_create(
+    scope: Annotated[list[str] | None, typer.Option("--scope", help=f"one of {', '.join(SCOPES)}; repeatable (default: moderate)")] = None,
+    keys_file: Annotated[
+        Path | None, typer.Option(help="also append the line to this keys file (`make run` reads .data/api-keys at start)")
+    ] = None,
+) -> None:
     """Print a new API key once, and the hashed line to add to the keys file."""
+    from moderation_service.dev_stack import append_key_line
+
+    scopes = scope or ["moderate"]
     try:
-        token, key = generate_key(scope)
+        token, key = generate_key(scopes)
     except ConfigError as exc:
-        err.print(str(exc))
+        err.print(str(exc), markup=False, highlight=False)
         raise typer.Exit(2) from exc
-    out.print(f"API key (shown once, give it to the client): {token}", highlight=False)
+    out.print(f"API key with scopes {', '.join(sorted(key.scopes))} (shown once, give it to the client): {token}", highlight=False)
+    if keys_file is not None:
+        append_key_line(keys_file, key)
+        err.print(f"added to {keys_file}; a running server reads its keys file at start: restart it to use the key", highlight=False)
     out.print("Line for MODERATION_API_KEYS_FILE:", highlight=False)
     sys.stdout.write(key.line() + "\n")
 
@@ -268,7 +285,9 @@ def models_build() -> None:
 @app.command()
 def train(
     datasets: Annotated[Path, typer.Option(help="folder of the shared labelled datasets")] = Path("../shared/datasets"),
-    output: Annotated[Path, typer.Option(help="where the artefact goes")] = Path("models/embedded"),
+    output: Annotated[Path, typer.Option(help="where the artefact goes (a new folder; the shipped one is models/embedded)")] = Path(
+        "trained-embedded"
+    ),
     handwritten: Annotated[Path, typer.Option(help="project-written examples")] = Path("models/training_data/handwritten.yaml"),
     epochs: Annotated[float, typer.Option(help="passes over the training data")] = 2.0,
     threads: Annotated[int, typer.Option(help="torch threads")] = 2,
@@ -298,6 +317,7 @@ def train(
     )
     meta = run_training(config)
     sys.stdout.write(json.dumps(meta["dev_metrics"], indent=1) + "\n")
+    err.print(f"written {output}/; copy it over models/embedded to ship it", markup=False, highlight=False)
 
 
 @app.command("train-risk-heads")
@@ -350,8 +370,15 @@ def evaluate(
     out_dir: Annotated[Path, typer.Option("--out", help="folder for JSON and PNG")] = Path("eval-results"),
 ) -> None:
     """ROC AUC, PR AUC, macro-F1 at 0.5 and at the shipped thresholds, calibration error, plots; or a functional suite."""
+    from moderation_service.cli_checks import check_choice, check_csv_columns, check_datasets
     from moderation_service.training.evaluate import evaluate_csv, evaluate_suite
 
+    if suite:
+        check_datasets(datasets)
+    elif data is not None:
+        check_csv_columns(data, {"--text-col": text_col, "--label-col": label_col})
+    elif functional is None and not crisis_dev:
+        raise CliError("give a labelled CSV file, or --suite, --functional NAME or --crisis-dev")
     if functional is not None:
         _run_functional(functional, suites_dir, out_dir)
         return
@@ -360,9 +387,7 @@ def evaluate(
 
         settings = Settings()
         corpus = Path("models/training_data/crisis")
-        if not datasets.is_dir():
-            err.print(f"shared datasets not found at {datasets}: pass --datasets PATH", markup=False)
-            raise typer.Exit(2)
+        check_datasets(datasets)
         cfg = HeadsConfig(corpus, datasets, settings.models_dir / "embedded", out_dir, settings.cache_dir)
         _, pipeline = _classifier_and_pipeline(settings)
         sys.stdout.write(json.dumps(evaluate_levels(cfg, pipeline), indent=1) + "\n")
@@ -371,11 +396,10 @@ def evaluate(
     if suite:
         handwritten = Path("models/training_data/handwritten.yaml")
         report = evaluate_suite(datasets, handwritten, classifier, pipeline, out_dir, lambda name: err.print(f"evaluating {name}"))
-    elif data is not None:
-        report = evaluate_csv(data, task, text_col, label_col, classifier, pipeline, out_dir)
     else:
-        err.print("give a CSV file or --suite")
-        raise typer.Exit(2)
+        assert data is not None  # checked above
+        check_choice("--task", task, classifier.labels)
+        report = evaluate_csv(data, task, text_col, label_col, classifier, pipeline, out_dir)
     sys.stdout.write(json.dumps(report, indent=1) + "\n")
     err.print(f"written to {out_dir}/")
 
@@ -438,7 +462,12 @@ def feedback_export(
 
     store = store_from_settings(Settings())
     if store is None:
-        err.print("set MODERATION_REDIS_URL to export feedback")
+        err.print(
+            "no Redis configured: set MODERATION_REDIS_URL; for `make run` that is "
+            "MODERATION_REDIS_URL=redis://127.0.0.1:6390/0 (its --redis-port)",
+            markup=False,
+            highlight=False,
+        )
         raise typer.Exit(2)
     if format not in ("csv", "jsonl"):
         err.print("--format must be csv or jsonl")
@@ -462,4 +491,14 @@ def feedback_export(
 
 
 def main() -> None:
-    app()
+    """The console script: a deliberate error (ours, or a file that cannot be read) is one line and exit 2."""
+    try:
+        app()
+    except ModerationError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(2)
+    except OSError as exc:
+        from moderation_service.cli_checks import describe_os_error
+
+        err.print(f"error: {describe_os_error(exc)}", markup=False, highlight=False)
+        sys.exit(2)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -54,6 +55,53 @@ def _validate(doc: LocatedYaml) -> RuleFile:
             where = ".".join(str(part) for part in loc) or "(file)"
             problems.append(doc.problem(loc, f"{where}: {error['msg']}"))
         raise RulebookError(problems) from exc
+
+
+def _terms_problems(doc: LocatedYaml, loc: tuple[str | int, ...], node: Any) -> list[Problem]:
+    """Phrases and RE2 patterns anywhere under ``node`` (raw YAML), for a file whose schema failed."""
+    problems: list[Problem] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "regex" and isinstance(value, list):
+                for k, regex in enumerate(value):
+                    why = regex_error(regex) if isinstance(regex, str) else None
+                    if why is not None:
+                        problems.append(doc.problem((*loc, key, k), f"RE2 cannot compile {regex!r}: {why}"))
+            elif key == "phrases" and isinstance(value, list):
+                for k, phrase in enumerate(value):
+                    try:
+                        phrase_pattern(str(phrase))
+                    except ValueError as exc:
+                        problems.append(doc.problem((*loc, key, k), str(exc)))
+            else:
+                problems += _terms_problems(doc, (*loc, str(key)), value)
+    elif isinstance(node, list):
+        for k, item in enumerate(node):
+            problems += _terms_problems(doc, (*loc, k), item)
+    return problems
+
+
+def _unvalidated_problems(doc: LocatedYaml, path: Path, chain: tuple[Path, ...], rules_dir: Path | None) -> list[Problem]:
+    """What the later checks can still say about a file the schema refused, so one run reports everything."""
+    data = doc.data if isinstance(doc.data, dict) else {}
+    raw = data.get("rules")
+    raw_rules: list[Any] = raw if isinstance(raw, list) else []
+    known: set[str] | None = set(data["categories"]) if isinstance(data.get("categories"), dict) else set()
+    if isinstance(data.get("extends"), str):
+        try:
+            parent_path = _extended_path(doc, path, data["extends"], rules_dir)
+            known = set(_resolve(parent_path, (*chain, parent_path), rules_dir)[1]) | (known or set())
+        except RulebookError:
+            known = None  # the parent's categories are unknown: no category check rather than a false one
+    problems: list[Problem] = []
+    for i, rule in enumerate(raw_rules):
+        if not isinstance(rule, dict):
+            continue
+        category = rule.get("category")
+        if known is not None and isinstance(category, str) and category not in known:
+            problems.append(doc.problem(("rules", i, "category"), f"unknown category {category!r}; known: {', '.join(sorted(known))}"))
+        problems += _terms_problems(doc, ("rules", i), {k: v for k, v in rule.items() if k in ("match", "unless")})
+    return problems
 
 
 def _check_outcome(doc: LocatedYaml, loc: tuple[str | int, ...], outcome: Outcome, category: Category | None) -> list[Problem]:
@@ -147,22 +195,43 @@ def _version(
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def _extended_path(doc: LocatedYaml, path: Path, extends: str, rules_dir: Path | None) -> Path:
+    """``extends`` names a rulebook (``peer-support``) or a file (``peer-support.yaml``) beside the file or in the rules folder.
+
+    Never a path out of those folders (no ``..``, no absolute path, no link leading outside): a rule
+    file must not be able to read arbitrary YAML on the server.
+    """
+    ref = PurePosixPath(extends)
+    if not extends.strip() or ref.is_absolute() or ".." in ref.parts or "\\" in extends or extends.startswith("~"):
+        message = f"extends must name a rulebook in the rules folder (e.g. 'extends: peer-support'), not a path: {extends!r}"
+        raise RulebookError([doc.problem(("extends",), message)])
+    name = extends if ref.suffix in (".yaml", ".yml") else f"{extends}.yaml"
+    folders = list(dict.fromkeys(f.resolve() for f in [path.parent, *([rules_dir] if rules_dir is not None else [])]))
+    for folder in folders:
+        candidate = (folder / name).resolve()
+        if candidate.is_relative_to(folder) and candidate.is_file():
+            return candidate
+    where = " or ".join(str(f) for f in folders)
+    raise RulebookError([doc.problem(("extends",), f"extended rulebook {extends!r} not found in {where}")])
+
+
 def _resolve(
-    path: Path, chain: tuple[Path, ...]
+    path: Path, chain: tuple[Path, ...], rules_dir: Path | None = None
 ) -> tuple[RuleFile, dict[str, Category], dict[str, Threshold], tuple[Rule, ...], CrisisPolicy, LocatedYaml]:
     doc = read_located_yaml(path)
-    file = _validate(doc)
+    try:
+        file = _validate(doc)
+    except RulebookError as exc:
+        raise RulebookError([*exc.problems, *_unvalidated_problems(doc, path, chain, rules_dir)]) from exc
     categories: dict[str, Category] = {}
     thresholds: dict[str, Threshold] = {}
     rules: list[Rule] = []
     crisis = CrisisPolicy()
     if file.extends:
-        parent_path = (path.parent / file.extends).resolve()
+        parent_path = _extended_path(doc, path, file.extends, rules_dir)
         if parent_path in chain:
             raise RulebookError([doc.problem(("extends",), f"extends cycle through {parent_path.name}")])
-        if not parent_path.is_file():
-            raise RulebookError([doc.problem(("extends",), f"extended file not found: {file.extends}")])
-        _, categories, thresholds, parent_rules, crisis, _ = _resolve(parent_path, (*chain, parent_path))
+        _, categories, thresholds, parent_rules, crisis, _ = _resolve(parent_path, (*chain, parent_path), rules_dir)
         parent_ids = {r.id for r in parent_rules}
         unknown = [rule_id for rule_id in file.disable if rule_id not in parent_ids]
         if unknown:
@@ -177,10 +246,13 @@ def _resolve(
     return file, categories, thresholds, tuple(rules), file.crisis or crisis, doc
 
 
-def load_rulebook(path: Path, allowed_numbers: frozenset[str] = frozenset()) -> Rulebook:
-    """Load and compile ``path``; raise RulebookError listing every problem found."""
+def load_rulebook(path: Path, allowed_numbers: frozenset[str] = frozenset(), rules_dir: Path | None = None) -> Rulebook:
+    """Load and compile ``path``; raise RulebookError listing every problem found.
+
+    ``extends`` is looked up beside ``path``, then in ``rules_dir`` (the live rules folder).
+    """
     path = path.resolve()
-    file, categories, thresholds, rules, crisis, doc = _resolve(path, (path,))
+    file, categories, thresholds, rules, crisis, doc = _resolve(path, (path,), rules_dir)
     problems = _check_rules(doc, file, categories)
     if file.crisis is not None:  # the default policy needs no category: crisis risk is met whatever a rulebook says
         problems += _check_crisis(doc, crisis, categories)

@@ -14,8 +14,16 @@ __all__ = ["RulebookSet"]
 class RulebookSet:
     """Every ``*.yaml`` directly in the rules folder is a live rulebook, named by its ``name``."""
 
-    def __init__(self, folder: Path, default: str, helpline_numbers: frozenset[str] = frozenset(), files: list[Path] | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        default: str,
+        helpline_numbers: frozenset[str] = frozenset(),
+        files: list[Path] | None = None,
+        rules_dir: Path | None = None,
+    ) -> None:
         self.folder = folder
+        self.rules_dir = rules_dir or folder  # where ``extends`` finds rulebooks besides a file's own folder
         self.default = default
         self._files = files
         self._numbers = helpline_numbers
@@ -27,7 +35,7 @@ class RulebookSet:
         problems = []
         for path in self._files or sorted(self.folder.glob("*.yaml")):
             try:
-                book = load_rulebook(path, self._numbers)
+                book = load_rulebook(path, self._numbers, self.rules_dir)
             except RulebookError as exc:
                 problems += exc.problems
                 continue
