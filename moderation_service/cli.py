@@ -273,13 +273,11 @@ app.add_typer(models_app, name="models")
 @models_app.command("build")
 def models_build() -> None:
     """Build the int8 ONNX file for the embedded model into the local cache (done on first use otherwise)."""
-    from moderation_service.classifiers.embedded import build_onnx, onnx_path
+    from moderation_service.classifiers.embedded import ensure_onnx
 
     settings = Settings()
-    model_dir = settings.models_dir / "embedded"
-    target = onnx_path(model_dir, settings.cache_dir)
-    build_onnx(model_dir, target)
-    out.print(f"built {target}")
+    target, built = ensure_onnx(settings.models_dir / "embedded", settings.cache_dir)
+    out.print(f"built {target}" if built else f"up to date: {target}", highlight=False)
 
 
 @app.command()
@@ -299,9 +297,11 @@ def train(
     version: Annotated[str, typer.Option(help="version written into model.json")] = "1.1.0",
 ) -> None:
     """Fine-tune the embedded classifier (CPU, seeded) and write weights + model.json with data hashes."""
+    from moderation_service.cli_checks import check_datasets
     from moderation_service.training.train import TrainConfig
     from moderation_service.training.train import train as run_training
 
+    check_datasets(datasets)
     config = TrainConfig(
         datasets,
         output,

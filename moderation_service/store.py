@@ -28,6 +28,7 @@ PENDING = P + "pending"  # submissions not yet finished, scored by when they wer
 LEASES = P + "leases"  # running jobs, scored by when their lease runs out
 WEBHOOKS_DUE = P + "webhooks:due"  # deliveries waiting for their retry time
 ESCALATIONS_OPEN = P + "escalations:open"  # open escalations, scored by creation time (oldest first)
+ESCALATIONS_ACKED = P + "escalations:acked"  # handled escalations, scored by when a moderator acknowledged them
 FEEDBACK_INDEX = P + "feedback"
 AUDIT = P + "audit"
 DECISIONS_STORED = P + "stats:decisions_stored"
@@ -276,6 +277,15 @@ class Store:
 
     def open_escalations(self, limit: int = 100) -> list[dict[str, Any]]:
         ids = [m.decode() for m in self._call(self.redis.zrange, ESCALATIONS_OPEN, 0, limit - 1)]
+        return self._escalation_rows(ids)
+
+    def acked_escalations(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Handled escalations, most recently acknowledged first (kept as long as their records)."""
+        self._call(self.redis.zremrangebyscore, ESCALATIONS_ACKED, "-inf", time.time() - self.record_ttl_s)
+        ids = [m.decode() for m in self._call(self.redis.zrevrange, ESCALATIONS_ACKED, 0, limit - 1)]
+        return self._escalation_rows(ids)
+
+    def _escalation_rows(self, ids: list[str]) -> list[dict[str, Any]]:
         pipe = self.redis.pipeline(transaction=False)  # one round trip, however many are open
         for decision_id in ids:
             pipe.hgetall(f"{P}esc:{decision_id}")
@@ -296,6 +306,8 @@ class Store:
                     "context": row.get("context") or None,
                     "created_at": created,
                     "age_seconds": round(now - created, 1),
+                    "status": row.get("status", "open"),
+                    **({"acked_at": float(row["acked_at"]), "acked_by": row.get("acked_by")} if "acked_at" in row else {}),
                 }
             )
         return out
@@ -304,7 +316,9 @@ class Store:
         removed = self._call(self.redis.zrem, ESCALATIONS_OPEN, decision_id)
         if removed:
             pipe = self.redis.pipeline()
-            pipe.hset(f"{P}esc:{decision_id}", mapping={"status": "acked", "acked_at": time.time(), "acked_by": key_id})
+            now = time.time()
+            pipe.hset(f"{P}esc:{decision_id}", mapping={"status": "acked", "acked_at": now, "acked_by": key_id})
+            pipe.zadd(ESCALATIONS_ACKED, {decision_id: now})
             pipe.xadd(AUDIT, {"event": "escalation_acked", "id": decision_id, "key_id": key_id}, maxlen=100_000, approximate=True)
             self._call(pipe.execute)
         return bool(removed)

@@ -39,13 +39,31 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))} for e in exc.errors()]
 
 
+_PLACES = {"query": "query parameter", "path": "path parameter", "header": "header", "cookie": "cookie"}
+
+
+def _validation_detail(errors: list[dict[str, Any]]) -> str:
+    """Name each bad parameter (``query parameter 'format': Input should be 'html' or 'md'``); the body only in general.
+
+    Pydantic's messages state what was expected, never the value sent.
+    """
+    parts = []
+    for e in errors:
+        loc = e["loc"]
+        if loc and loc[0] in _PLACES:
+            parts.append(f"{_PLACES[loc[0]]} {'.'.join(str(p) for p in loc[1:])!r}: {e['msg']}")
+    if any(not e["loc"] or e["loc"][0] not in _PLACES for e in errors):
+        parts.append("the request body does not match the schema")
+    return "; ".join(dict.fromkeys(parts))
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = _validation_errors(exc)
         if any(e["type"] == "json_invalid" for e in errors):
             return problem(400, "invalid_json", "Invalid JSON", "the request body is not valid JSON (UTF-8)")
-        return problem(422, "validation_error", "Invalid request", "the request body does not match the schema", errors=errors)
+        return problem(422, "validation_error", "Invalid request", _validation_detail(errors), errors=errors)
 
     @app.exception_handler(StoreUnavailable)
     async def _store_down(request: Request, exc: StoreUnavailable) -> JSONResponse:

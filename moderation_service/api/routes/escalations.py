@@ -34,12 +34,22 @@ class Feedback(StrictModel):
     note: str = Field(default="", max_length=2000, description="kept for calibration; do not paste post text here")
 
 
+class EscalationStatus(StrEnum):
+    open = "open"
+    acked = "acked"
+
+
 @router.get("/escalations")
 def list_escalations(
-    request: Request, key: Moderator, status: Annotated[str, Query(pattern="^open$")] = "open", limit: int = Query(100, ge=1, le=1000)
+    request: Request,
+    key: Moderator,
+    status: Annotated[EscalationStatus, Query()] = EscalationStatus.open,
+    limit: int = Query(100, ge=1, le=1000),
 ) -> dict[str, Any]:
-    """Open escalations, oldest first, each with its age in seconds."""
-    return {"escalations": require_store(state_of(request)).open_escalations(limit)}
+    """Open escalations oldest first, each with its age in seconds; or handled ones, most recently acknowledged first."""
+    store = require_store(state_of(request))
+    rows = store.open_escalations(limit) if status is EscalationStatus.open else store.acked_escalations(limit)
+    return {"status": status.value, "escalations": rows}
 
 
 @router.post("/escalations/{decision_id}/ack")
