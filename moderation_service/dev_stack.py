@@ -83,8 +83,8 @@ def build_models_quietly(settings: Settings, say: Callable[[str], None]) -> None
     say(f"first start: building the embedded model's int8 ONNX file into {settings.cache_dir} (about 30 s)...")
     started = time.monotonic()
     with _silenced():
-        path, _ = ensure_onnx(model_dir, settings.cache_dir)
-    say(f"built {path.name} in {time.monotonic() - started:.0f} s")
+        path, built = ensure_onnx(model_dir, settings.cache_dir)
+    say(f"built {path.name} in {time.monotonic() - started:.0f} s" if built else f"found {path.name} (built by another process)")
 
 
 @dataclass(frozen=True)
