@@ -78,6 +78,7 @@ def run(
 ) -> None:
     """Everything on one machine, no configuration: Redis (child process, AOF), worker(s) and the API."""
     import logging
+    import signal
     import subprocess
 
     import uvicorn
@@ -100,16 +101,7 @@ def run(
     if not (settings.api_keys or settings.api_keys_file is not None):
         dev_key = development_key(data_dir)
         os.environ["MODERATION_API_KEYS_FILE"] = str(dev_key.keys_file.resolve())
-    redis_process = start_redis(data_dir, redis_port)
-    os.environ.setdefault("MODERATION_REDIS_URL", f"redis://127.0.0.1:{redis_port}/0")
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str((data_dir / "metrics").resolve()))
-    prepare_multiprocess_dir()
     watch = StartupWatch(expected=1 + workers)  # the API and each worker log once when their grammars are compiled
-    logging.getLogger("moderation_service").addHandler(watch.log_handler())
-    worker_processes = start_workers(workers, {}, stderr=subprocess.PIPE)
-    for process in worker_processes:
-        assert process.stderr is not None
-        watch.forward(process.stderr, sys.stderr.buffer)
     lines = [f"ready: API on http://{host}:{port}, {workers} worker(s), Redis port {redis_port} (data in {data_dir}); Ctrl-C stops all"]
     if dev_key is not None:
         kept = "the same key as last time" if dev_key.reused else "new"
@@ -119,14 +111,31 @@ def run(
             f"  try: curl -s -H 'Authorization: Bearer {dev_key.token}' -H 'Content-Type: application/json' "
             f'-d \'{{"text": "hello"}}\' http://{host}:{port}/v1/moderate',
         ]
-    watch.announce(f"http://{host}:{port}/readyz", lines, say)
+    # SIGTERM stops like Ctrl-C: uvicorn re-raises the signal after its own shutdown, and the default
+    # action would end this process before the workers and Redis below are stopped.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    redis_process = start_redis(data_dir, redis_port)
+    worker_processes: list[subprocess.Popen[bytes]] = []
     try:
+        os.environ.setdefault("MODERATION_REDIS_URL", f"redis://127.0.0.1:{redis_port}/0")
+        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str((data_dir / "metrics").resolve()))
+        prepare_multiprocess_dir()
+        logging.getLogger("moderation_service").addHandler(watch.log_handler())
+        worker_processes = start_workers(workers, {}, stderr=subprocess.PIPE)
+        for process in worker_processes:
+            assert process.stderr is not None
+            watch.forward(process.stderr, sys.stderr.buffer)
+        watch.announce(f"http://{host}:{port}/readyz", lines, say)
         uvicorn.run("moderation_service.api.app:create_app", factory=True, host=host, port=port)
     finally:
         stop(worker_processes)
         stop([redis_process])
         watch.drain()
         err.print("stopped API, worker(s) and Redis")
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _directory(settings: Settings, rule_file: Path) -> Any:
