@@ -94,9 +94,8 @@ def run(
         if problem:
             err.print(problem, markup=False, highlight=False)
             raise typer.Exit(2)
-    say = lambda line: err.print(line, markup=False, highlight=False)  # noqa: E731
     settings = Settings()
-    build_models_quietly(settings, say)
+    build_models_quietly(settings, _say)
     dev_key = None
     if not (settings.api_keys or settings.api_keys_file is not None):
         dev_key = development_key(data_dir)
@@ -125,13 +124,17 @@ def run(
         for process in worker_processes:
             assert process.stderr is not None
             watch.forward(process.stderr, sys.stderr.buffer)
-        watch.announce(f"http://{host}:{port}/readyz", lines, say)
+        watch.announce(f"http://{host}:{port}/readyz", lines, _say)
         uvicorn.run("moderation_service.api.app:create_app", factory=True, host=host, port=port)
     finally:
         stop(worker_processes)
         stop([redis_process])
         watch.drain()
         err.print("stopped API, worker(s) and Redis")
+
+
+def _say(line: str) -> None:
+    err.print(line, markup=False, highlight=False)
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:
