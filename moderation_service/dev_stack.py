@@ -28,6 +28,7 @@ from moderation_service.keys import SCOPES, ApiKey, KeyStore, generate_key
 
 __all__ = [
     "GRAMMARS_READY",
+    "WORKER_READY",
     "DevKey",
     "StartupWatch",
     "append_key_line",
@@ -36,8 +37,10 @@ __all__ = [
     "port_problem",
 ]
 
-# What each process logs when its crisis warm-up thread ends (moderation_service crisis detector).
+# What each process logs when its crisis grammars are compiled (the crisis detector), and what a worker
+# logs once it takes jobs: a worker has started when it has said both, in either order.
 GRAMMARS_READY = "crisis grammars ready"
+WORKER_READY = "worker ready"
 
 
 def port_problem(host: str, port: int, how_to_change: str) -> str | None:
@@ -153,14 +156,17 @@ class StartupWatch:
         return _Handler()
 
     def forward(self, stream: IO[bytes], sink: IO[bytes]) -> None:
-        """Copy a child's stderr to ours line by line (a thread), counting its warm-up line."""
+        """Copy a worker's stderr to ours line by line (a thread), counting it once it has said both ready lines."""
 
         def pump() -> None:
+            waiting = {GRAMMARS_READY.encode(), WORKER_READY.encode()}
             for line in iter(stream.readline, b""):
                 sink.write(line)
                 sink.flush()
-                if GRAMMARS_READY.encode() in line:
-                    self.saw_warm()
+                if waiting:
+                    waiting = {marker for marker in waiting if marker not in line}
+                    if not waiting:
+                        self.saw_warm()
             stream.close()
 
         thread = threading.Thread(target=pump, name="child-stderr", daemon=True)

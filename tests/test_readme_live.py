@@ -216,6 +216,7 @@ def test_start_up_ends_with_the_development_key_and_a_curl_line(stack: Stack) ->
     assert lines[-1].startswith(f"  try: curl -s -H 'Authorization: Bearer {stack.key}'") and f":{stack.port}/v1/moderate" in lines[-1]
     assert lines[-4].startswith(f"ready: API on http://127.0.0.1:{stack.port}, 1 worker(s)")
     assert sum('"crisis grammars ready"' in line for line in lines[:-4]) == 2  # the API's and the worker's, both before
+    assert sum('"worker ready"' in line for line in lines[:-4]) == 1
     assert not any("onnx" in line.lower() for line in lines)  # the model file was built already: nothing about it
     assert (stack.data_dir / "dev-api-key").read_text().strip() == stack.key
     tried = subprocess.run(["bash", "-c", lines[-1].removeprefix("  try: ")], capture_output=True, text=True, timeout=60)

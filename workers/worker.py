@@ -38,6 +38,7 @@ def run_worker(settings: Settings, burst: bool = False, name: str | None = None)
     if settings.worker_metrics_port is not None:
         # Workers on other machines than the API are scraped here (in multiprocess mode: all local processes).
         start_http_server(settings.worker_metrics_port, addr="0.0.0.0", registry=scrape_registry(ctx.registry))
+    log.info("worker ready")  # rulebooks and models are loaded: jobs start now
     try:
         while True:
             worker_class = SimpleWorker if settings.worker_class == "simple" else Worker
