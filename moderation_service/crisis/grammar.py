@@ -270,12 +270,15 @@ class CrisisGrammar:
             raw.setdefault(key, []).extend(spans)
         recovery = len(compiled.recovery) > 0 and bool(_match(compiled.recovery, compiled.vocab, tokens, set(tokens.sentence)))
         idioms = raw.pop(_IDIOM, [])
-        past_sentences = {tokens.sentence[s] for s, _ in raw.pop(_PAST, []) + raw.pop(_REPORTED, [])}
+        past_sentences = {tokens.sentence[s] for s, _ in raw.pop(_PAST, [])}
+        reported_sentences = {tokens.sentence[s] for s, _ in raw.pop(_REPORTED, [])}
         present_sentences = {tokens.sentence[s] for s, _ in raw.pop(_PRESENT, [])}
         if recovery:
             # Told from recovery: only sentences that say "now", "again", "tonight"... are current.
             past_sentences |= set(tokens.sentence)
         past_sentences -= present_sentences  # "years ago I cut, and I cut again last night" is current
+        # A programme or a study "this morning" is still someone else's words: "now" does not undo reporting.
+        past_sentences |= reported_sentences
         hypothetical = raw.pop(_HYPOTHETICAL, [])
         times = raw.pop(_TIME, [])
         benign_sentences = {tokens.sentence[s] for s, _ in raw.pop(_BENIGN, [])}
