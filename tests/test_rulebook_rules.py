@@ -62,7 +62,8 @@ def test_everyday_health_talk_passes(book: Rulebook, text: str) -> None:
     [
         ("you're an idiot", "harassment.insult"),
         ("YOU   IDIOT", "harassment.insult"),
-        ("y o u idiot", None),  # letters spaced out are not folded; documented limit
+        ("y o u idiot", "harassment.insult"),  # letter-spaced words are joined in the folded view
+        ("you i.d.i.o.t", "harassment.insult"),
         ("you m0r0n", "harassment.insult"),
         ("stop whining, man up", "harassment.faking"),
         ("R3TARD", "hate.slur"),
