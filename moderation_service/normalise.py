@@ -140,12 +140,19 @@ def _spaced_runs(chars: list[str]) -> list[list[int]]:
     return runs
 
 
+def _after_word(chars: list[str], i: int) -> bool:
+    """Whether position ``i`` follows a word of two or more letters and one space."""
+    return i >= 3 and chars[i - 1] == " " and chars[i - 2].isalnum() and chars[i - 3].isalnum()
+
+
 def _join_spaced(chars: list[str], starts: list[int], ends: list[int]) -> None:
     """Drop the glue inside spelt-out words, in place; a run of two counts only beside a longer one."""
     runs = _spaced_runs(chars)
     long_ends = {run[0] for run in runs if len(run) >= 3} | {run[-1] for run in runs if len(run) >= 3}
     drop: set[int] = set()
     for run in runs:
+        if chars[run[0]] == "a" and chars[run[0] + 1] == " " and len(run) >= 4 and _after_word(chars, run[0]):
+            run = run[1:]  # "you are a s c r o u n g e r": the article stays a word of its own
         near = any(p in long_ends for p in range(run[0] - 4, run[0])) or any(p in long_ends for p in range(run[-1] + 1, run[-1] + 5))
         letters = sum(chars[p].isalpha() for p in run)
         if letters >= 2 and (len(run) >= 3 or near):

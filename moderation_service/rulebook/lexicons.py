@@ -44,7 +44,9 @@ def term_pattern(term: str) -> str:
         raise ValueError(f"term {term!r} has no letters or digits left after normalising")
     out: list[str] = []
     for char in folded:
-        if char.isalnum():
+        if char in "il":
+            out.append("[il]+")  # leet "1" is folded to "i" but often stands for "l" (disab1ed)
+        elif char.isalnum():
             out.append(re.escape(char) + ("+" if char.isalpha() else ""))
         elif char == " ":
             out.append(r"[^a-z0-9]+")
