@@ -62,7 +62,8 @@ def test_rule_uses_a_lexicon_file(tmp_path: Path) -> None:
 
 
 def test_unknown_lexicon_names_file_line_and_rule(tmp_path: Path) -> None:
-    found = _load(tmp_path, "rules:\n  - id: c.x\n    category: c\n    description: d\n    action: hold\n    match: {any: {regex: ['{{nope}}']}}\n")
+    rule = "rules:\n  - id: c.x\n    category: c\n    description: d\n    action: hold\n    match: {any: {regex: ['{{nope}}']}}\n"
+    found = _load(tmp_path, rule)
     assert len(found) == 1 and "t.yaml:11: rule c.x:" in found[0] and "unknown lexicon 'nope'" in found[0]
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import date
-from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -99,8 +98,9 @@ def load_lexicons(doc: LocatedYaml, entries: Mapping[str, str | tuple[str, ...]]
     return out
 
 
-def _expand_terms(terms: tuple[str, ...], lexicons: Mapping[str, tuple[str, ...]], where: tuple[str | int, ...], doc: LocatedYaml,
-                  problems: list[Problem]) -> tuple[str, ...]:
+def _expand_terms(
+    terms: tuple[str, ...], lexicons: Mapping[str, tuple[str, ...]], where: tuple[str | int, ...], doc: LocatedYaml, problems: list[Problem]
+) -> tuple[str, ...]:
     out = []
     for k, regex in enumerate(terms):
         try:
