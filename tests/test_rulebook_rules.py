@@ -103,7 +103,7 @@ def test_organisation_numbers_are_not_personal_data(book: Rulebook) -> None:
 def test_abuse_spans_point_at_what_the_author_wrote(book: Rulebook) -> None:
     text = "Morning all. Steve, you're a total f.r.a.u.d"
     hit = book.matcher.match({"body": normalise(text)}, AuthorFacts())[0]
-    assert hit.rule.id == "harassment.directed_insult"
+    assert hit.rule.id == "harassment.insult"
     assert text[hit.start : hit.end] == "you're a total f.r.a.u.d"
 
 
