@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from moderation_service.decision import Action
 from moderation_service.errors import Problem, RulebookError
+from moderation_service.rulebook.lexicons import expand_rules, load_lexicons
 from moderation_service.rulebook.matcher import RuleMatcher, phrase_pattern, regex_error
 from moderation_service.rulebook.schema import Category, CrisisPolicy, Outcome, Rule, RuleFile, RuleTest, Threshold
 from moderation_service.rulebook.yaml_lines import LocatedYaml, read_located_yaml
@@ -147,22 +148,26 @@ def _version(
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
 
 
+Lexicons = dict[str, tuple[str, ...]]
+
+
 def _resolve(
     path: Path, chain: tuple[Path, ...]
-) -> tuple[RuleFile, dict[str, Category], dict[str, Threshold], tuple[Rule, ...], CrisisPolicy, LocatedYaml]:
+) -> tuple[RuleFile, dict[str, Category], dict[str, Threshold], tuple[Rule, ...], CrisisPolicy, LocatedYaml, Lexicons]:
     doc = read_located_yaml(path)
     file = _validate(doc)
     categories: dict[str, Category] = {}
     thresholds: dict[str, Threshold] = {}
     rules: list[Rule] = []
     crisis = CrisisPolicy()
+    lexicons: Lexicons = {}
     if file.extends:
         parent_path = (path.parent / file.extends).resolve()
         if parent_path in chain:
             raise RulebookError([doc.problem(("extends",), f"extends cycle through {parent_path.name}")])
         if not parent_path.is_file():
             raise RulebookError([doc.problem(("extends",), f"extended file not found: {file.extends}")])
-        _, categories, thresholds, parent_rules, crisis, _ = _resolve(parent_path, (*chain, parent_path))
+        _, categories, thresholds, parent_rules, crisis, _, lexicons = _resolve(parent_path, (*chain, parent_path))
         parent_ids = {r.id for r in parent_rules}
         unknown = [rule_id for rule_id in file.disable if rule_id not in parent_ids]
         if unknown:
@@ -170,17 +175,19 @@ def _resolve(
         rules = [r for r in parent_rules if r.id not in file.disable]
     elif file.disable:
         raise RulebookError([doc.problem(("disable",), "disable only makes sense with extends")])
+    lexicons = {**lexicons, **load_lexicons(doc, file.lexicons)}
+    file = file.model_copy(update={"rules": expand_rules(doc, file.rules, lexicons)})
     categories = {**categories, **file.categories}
     thresholds = {**thresholds, **file.thresholds}
     own = {r.id: r for r in file.rules}
     rules = [own.pop(r.id, r) for r in rules] + [r for r in file.rules if r.id in own]
-    return file, categories, thresholds, tuple(rules), file.crisis or crisis, doc
+    return file, categories, thresholds, tuple(rules), file.crisis or crisis, doc, lexicons
 
 
 def load_rulebook(path: Path, allowed_numbers: frozenset[str] = frozenset()) -> Rulebook:
     """Load and compile ``path``; raise RulebookError listing every problem found."""
     path = path.resolve()
-    file, categories, thresholds, rules, crisis, doc = _resolve(path, (path,))
+    file, categories, thresholds, rules, crisis, doc, _ = _resolve(path, (path,))
     problems = _check_rules(doc, file, categories)
     if file.crisis is not None:  # the default policy needs no category: crisis risk is met whatever a rulebook says
         problems += _check_crisis(doc, crisis, categories)
