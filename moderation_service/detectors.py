@@ -1,7 +1,9 @@
 """Validating detectors for personal data: a match must parse, not merely look right.
 
 Phone numbers go through ``phonenumbers`` (valid numbers for the post's region, so a dosage or
-a date is not a phone number) and NHS numbers through their modulus-11 check digit.
+a date is not a phone number) and NHS numbers through their modulus-11 check digit. Freephone,
+shared-cost and non-geographic organisation numbers (UK 0800, 0808, 03xx, 0845) belong to helplines
+and charities, not to a person, so they are not personal data.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from moderation_service.rulebook.schema import Detector
 __all__ = ["find", "re2_options"]
 
 Span = tuple[int, int]
+_ORGANISATION_TYPES = frozenset(
+    {phonenumbers.PhoneNumberType.TOLL_FREE, phonenumbers.PhoneNumberType.SHARED_COST, phonenumbers.PhoneNumberType.UAN}
+)
 
 
 def re2_options() -> re2.Options:
@@ -42,7 +47,7 @@ def _phone_numbers(text: str, region: str, allowed: frozenset[str]) -> list[Span
     spans = []
     for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID, max_tries=200):
         national = str(match.number.national_number)
-        if national in allowed:
+        if national in allowed or phonenumbers.number_type(match.number) in _ORGANISATION_TYPES:
             continue  # a helpline shared to help someone is not personal information
         spans.append((match.start, match.end))
     return spans

@@ -5,7 +5,9 @@ reason can point at the span the author actually wrote:
 
 - ``folded``: NFKC, accents and zero-width/control characters removed, case-folded, homoglyphs
   folded to Latin (Unicode's confusables table, via ``confusable_homoglyphs``), and leetspeak
-  inside words undone (``k1ll`` -> ``kill``, ``$hit`` -> ``shit``). Regex rules match here.
+  inside words undone (``k1ll`` -> ``kill``, ``$hit`` -> ``shit``), and letter-spaced or punctuated
+  words joined (``i d i o t``, ``i.d.i.o.t``, ``s-c-r-o-u-n-g-e-r`` -> ``idiot``, ``scrounger``; two
+  spaces still part words: ``y o u  i d i o t`` -> ``you  idiot``). Regex rules match here.
 - ``squeezed``: ``folded`` with runs of one letter collapsed to one (``kiiiill`` -> ``kil``).
   Phrase rules are squeezed the same way when compiled, so ``kill`` still finds ``kiiiill``.
 """
@@ -20,6 +22,7 @@ __all__ = ["Normalised", "TextView", "fold_phrase", "normalise"]
 
 _LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "@": "a", "$": "s", "!": "i", "|": "l", "+": "t"}
 _DROPPED_CATEGORIES = {"Cf", "Cc", "Cs", "Co", "Cn", "Mn", "Me"}
+_SPACING_GLUE = frozenset(" .-_*/")  # one of these between single letters spells a word out
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,55 @@ def _undo_leet(chars: list[str]) -> None:
         i = j
 
 
+def _single(chars: list[str], i: int) -> bool:
+    """A lone letter or digit, with no letter or digit either side."""
+    return (
+        chars[i].isascii()
+        and chars[i].isalnum()
+        and (i == 0 or not chars[i - 1].isalnum())
+        and (i + 1 == len(chars) or not chars[i + 1].isalnum())
+    )
+
+
+def _spaced_runs(chars: list[str]) -> list[list[int]]:
+    """Positions of runs of lone characters joined by one glue character each (``i d i o t``, ``i.d.i.o.t``)."""
+    runs: list[list[int]] = []
+    run: list[int] = []
+    for i in range(len(chars)):
+        if not _single(chars, i):
+            continue
+        if run and i == run[-1] + 2 and chars[run[-1] + 1] in _SPACING_GLUE:
+            run.append(i)
+            continue
+        if len(run) >= 2:
+            runs.append(run)
+        run = [i]
+    if len(run) >= 2:
+        runs.append(run)
+    return runs
+
+
+def _after_word(chars: list[str], i: int) -> bool:
+    """Whether position ``i`` follows a word of two or more letters and one space."""
+    return i >= 3 and chars[i - 1] == " " and chars[i - 2].isalnum() and chars[i - 3].isalnum()
+
+
+def _join_spaced(chars: list[str], starts: list[int], ends: list[int]) -> None:
+    """Drop the glue inside spelt-out words, in place; a run of two counts only beside a longer one."""
+    runs = _spaced_runs(chars)
+    long_ends = {run[0] for run in runs if len(run) >= 3} | {run[-1] for run in runs if len(run) >= 3}
+    drop: set[int] = set()
+    for run in runs:
+        if chars[run[0]] == "a" and chars[run[0] + 1] == " " and len(run) >= 4 and _after_word(chars, run[0]):
+            run = run[1:]  # "you are a s c r o u n g e r": the article stays a word of its own
+        near = any(p in long_ends for p in range(run[0] - 4, run[0])) or any(p in long_ends for p in range(run[-1] + 1, run[-1] + 5))
+        letters = sum(chars[p].isalpha() for p in run)
+        if letters >= 2 and (len(run) >= 3 or near):
+            drop.update(p + 1 for p in run[:-1])
+    for i in sorted(drop, reverse=True):
+        del chars[i], starts[i], ends[i]
+
+
 def _squeeze(view: TextView) -> TextView:
     text: list[str] = []
     starts: list[int] = []
@@ -133,6 +185,7 @@ def normalise(original: str) -> Normalised:
             chars.append(folded)
             starts.append(index)
             ends.append(index + 1)
+    _join_spaced(chars, starts, ends)
     _undo_leet(chars)
     folded_view = TextView("".join(chars), tuple(starts), tuple(ends))
     return Normalised(original, folded_view, _squeeze(folded_view))

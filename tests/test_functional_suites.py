@@ -28,7 +28,11 @@ NEAR_DUPLICATE = 0.6  # cosine of character 4-gram TF-IDF vectors; paraphrases o
 
 def _training_texts() -> list[str]:
     texts = [
-        json.loads(line)["text"] for path in sorted((TRAINING / "crisis").glob("*.jsonl")) for line in path.read_text().splitlines() if line
+        json.loads(line)["text"]
+        for corpus in ("crisis", "abuse")
+        for path in sorted((TRAINING / corpus).glob("*.jsonl"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line
     ]
     handwritten = yaml.safe_load((TRAINING / "handwritten.yaml").read_text(encoding="utf-8"))
     texts += [str(t) for group in handwritten["groups"] for t in group["texts"]]

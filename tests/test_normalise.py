@@ -56,3 +56,21 @@ def test_span_points_at_what_the_author_wrote() -> None:
     start = view.text.index("you idiot")
     lo, hi = view.original_span(start, start + len("you idiot"))
     assert text[lo:hi] == "Y0U 1D10T"
+
+
+@pytest.mark.parametrize(
+    ("text", "folded", "word", "span"),
+    [
+        ("y o u  i d i o t", "you  idiot", "idiot", (7, 16)),
+        ("you i.d.i.o.t!", "you idiot!", "idiot", (4, 13)),
+        ("lazy s-c-r-o-u-n-g-e-r", "lazy scrounger", "scrounger", (5, 22)),
+        ("you are a s c r o u n g e r", "you are a scrounger", "scrounger", (10, 27)),
+        ("P.S. I love you", "p.s. i love you", "love", (7, 11)),
+        ("e.g. this", "e.g. this", "this", (5, 9)),
+    ],
+)
+def test_letter_spaced_words_are_joined_with_original_spans(text: str, folded: str, word: str, span: tuple[int, int]) -> None:
+    view = normalise(text).folded
+    assert view.text == folded
+    start = view.text.index(word)
+    assert view.original_span(start, start + len(word)) == span

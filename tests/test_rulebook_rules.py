@@ -62,14 +62,15 @@ def test_everyday_health_talk_passes(book: Rulebook, text: str) -> None:
     [
         ("you're an idiot", "harassment.insult"),
         ("YOU   IDIOT", "harassment.insult"),
-        ("y o u idiot", None),  # letters spaced out are not folded; documented limit
+        ("y o u idiot", "harassment.insult"),  # letter-spaced words are joined in the folded view
+        ("you i.d.i.o.t", "harassment.insult"),
         ("you m0r0n", "harassment.insult"),
         ("stop whining, man up", "harassment.faking"),
         ("R3TARD", "hate.slur"),
         ("I'm gonna stab you", "threats.violence"),
         ("i'll break your legs", "threats.violence"),
         ("what's the painless way to die", "self_harm.methods"),
-        ("k y s", None),
+        ("k y s", "self_harm.encouragement"),  # letter-spaced words are joined
         ("just kys", "self_harm.encouragement"),
         ("dm me to buy", "commercial.selling"),
         ("drink bleach, it cures everything", "health_advice.miracle_cure"),
@@ -93,6 +94,22 @@ def test_spans_point_into_the_original_text(book: Rulebook) -> None:
 def test_helpline_numbers_are_not_personal_data(book: Rulebook) -> None:
     assert fired(book, "Samaritans are on 116 123, or Lifeline on 13 11 14") == []
     assert "privacy.contact_details" in fired(book, "text me on 07911 123456")
+
+
+def test_organisation_numbers_are_not_personal_data(book: Rulebook) -> None:
+    assert fired(book, "Versus Arthritis helpline 0800 5200 520, Diabetes UK 0345 123 2399") == []
+
+
+def test_abuse_spans_point_at_what_the_author_wrote(book: Rulebook) -> None:
+    text = "Morning all. Steve, you're a total f.r.a.u.d"
+    hit = book.matcher.match({"body": normalise(text)}, AuthorFacts())[0]
+    assert hit.rule.id == "harassment.insult"
+    assert text[hit.start : hit.end] == "you're a total f.r.a.u.d"
+
+
+def test_new_accounts_sharing_trusted_sites_are_not_held(book: Rulebook) -> None:
+    assert fired(book, "See https://www.nhs.uk/conditions/lupus/", account_age_days=1) == []
+    assert "commercial.links_new_accounts" in fired(book, "See https://lupus-cure.example/", account_age_days=1)
 
 
 def test_author_condition_needs_known_facts(book: Rulebook) -> None:

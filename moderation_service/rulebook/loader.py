@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -16,6 +17,7 @@ from pydantic import ValidationError
 
 from moderation_service.decision import Action
 from moderation_service.errors import Problem, RulebookError
+from moderation_service.rulebook.lexicons import expand_rules, load_lexicons
 from moderation_service.rulebook.matcher import RuleMatcher, phrase_pattern, regex_error
 from moderation_service.rulebook.schema import Category, CrisisPolicy, Outcome, Rule, RuleFile, RuleTest, Threshold
 from moderation_service.rulebook.yaml_lines import LocatedYaml, read_located_yaml
@@ -64,7 +66,8 @@ def _terms_problems(doc: LocatedYaml, loc: tuple[str | int, ...], node: Any) -> 
         for key, value in node.items():
             if key == "regex" and isinstance(value, list):
                 for k, regex in enumerate(value):
-                    why = regex_error(regex) if isinstance(regex, str) else None
+                    # {{lexicon}} references are expanded later; a plain word stands in for one here.
+                    why = regex_error(re.sub(r"\{\{[a-z0-9_]+\}\}", "x", regex)) if isinstance(regex, str) else None
                     if why is not None:
                         problems.append(doc.problem((*loc, key, k), f"RE2 cannot compile {regex!r}: {why}"))
             elif key == "phrases" and isinstance(value, list):
@@ -215,9 +218,12 @@ def _extended_path(doc: LocatedYaml, path: Path, extends: str, rules_dir: Path |
     raise RulebookError([doc.problem(("extends",), f"extended rulebook {extends!r} not found in {where}")])
 
 
+Lexicons = dict[str, tuple[str, ...]]
+
+
 def _resolve(
     path: Path, chain: tuple[Path, ...], rules_dir: Path | None = None
-) -> tuple[RuleFile, dict[str, Category], dict[str, Threshold], tuple[Rule, ...], CrisisPolicy, LocatedYaml]:
+) -> tuple[RuleFile, dict[str, Category], dict[str, Threshold], tuple[Rule, ...], CrisisPolicy, LocatedYaml, Lexicons]:
     doc = read_located_yaml(path)
     try:
         file = _validate(doc)
@@ -227,11 +233,12 @@ def _resolve(
     thresholds: dict[str, Threshold] = {}
     rules: list[Rule] = []
     crisis = CrisisPolicy()
+    lexicons: Lexicons = {}
     if file.extends:
         parent_path = _extended_path(doc, path, file.extends, rules_dir)
         if parent_path in chain:
             raise RulebookError([doc.problem(("extends",), f"extends cycle through {parent_path.name}")])
-        _, categories, thresholds, parent_rules, crisis, _ = _resolve(parent_path, (*chain, parent_path), rules_dir)
+        _, categories, thresholds, parent_rules, crisis, _, lexicons = _resolve(parent_path, (*chain, parent_path), rules_dir)
         parent_ids = {r.id for r in parent_rules}
         unknown = [rule_id for rule_id in file.disable if rule_id not in parent_ids]
         if unknown:
@@ -239,11 +246,13 @@ def _resolve(
         rules = [r for r in parent_rules if r.id not in file.disable]
     elif file.disable:
         raise RulebookError([doc.problem(("disable",), "disable only makes sense with extends")])
+    lexicons = {**lexicons, **load_lexicons(doc, file.lexicons)}
+    file = file.model_copy(update={"rules": expand_rules(doc, file.rules, lexicons)})
     categories = {**categories, **file.categories}
     thresholds = {**thresholds, **file.thresholds}
     own = {r.id: r for r in file.rules}
     rules = [own.pop(r.id, r) for r in rules] + [r for r in file.rules if r.id in own]
-    return file, categories, thresholds, tuple(rules), file.crisis or crisis, doc
+    return file, categories, thresholds, tuple(rules), file.crisis or crisis, doc, lexicons
 
 
 def load_rulebook(path: Path, allowed_numbers: frozenset[str] = frozenset(), rules_dir: Path | None = None) -> Rulebook:
@@ -252,7 +261,7 @@ def load_rulebook(path: Path, allowed_numbers: frozenset[str] = frozenset(), rul
     ``extends`` is looked up beside ``path``, then in ``rules_dir`` (the live rules folder).
     """
     path = path.resolve()
-    file, categories, thresholds, rules, crisis, doc = _resolve(path, (path,), rules_dir)
+    file, categories, thresholds, rules, crisis, doc, _ = _resolve(path, (path,), rules_dir)
     problems = _check_rules(doc, file, categories)
     if file.crisis is not None:  # the default policy needs no category: crisis risk is met whatever a rulebook says
         problems += _check_crisis(doc, crisis, categories)

@@ -2,6 +2,8 @@
 
 RE2 guarantees linear time on any input (no catastrophic backtracking). A ``Set`` tells which
 patterns match at all; only those are re-run to find spans, so cost barely grows with rule count.
+Exceptions (``unless``) are run only for rules that matched, each distinct pattern once: they are
+long sentence-scope patterns shared by many rules, and in the sets they would slow every post.
 """
 
 from __future__ import annotations
@@ -60,6 +62,12 @@ def regex_error(pattern: str) -> str | None:
 
 
 @cache
+def _compiled(pattern: str) -> re2._Regexp:
+    """One compiled pattern per distinct source, shared by every rule (and rulebook) that uses it."""
+    return re2.compile(pattern, options=re2_options())
+
+
+@cache
 def _quote_patterns() -> tuple[re2._Regexp, ...]:
     sources = (r'"[^"\n]+"', r"“[^”\n]+”", r"(?m)^\s*>[^\n]*")
     return tuple(re2.compile(s, options=re2_options()) for s in sources)
@@ -109,6 +117,7 @@ class RuleMatcher:
         self._folded = _ViewSet()
         self._detectors: dict[Detector, list[Slot]] = defaultdict(list)
         self._needs_quotes = any(rule.unless.quoted for rule in rules)
+        self._unless: dict[int, tuple[tuple[re2._Regexp, ...], tuple[re2._Regexp, ...]]] = {}
         for index, rule in enumerate(rules):
             groups = ([("any", 0, rule.match.any)] if rule.match.any else []) + [
                 ("all", j, terms) for j, terms in enumerate(rule.match.all)
@@ -117,7 +126,9 @@ class RuleMatcher:
                 self._add_terms((index, role, group), terms.phrases, terms.regex)
                 for kind in terms.detect:
                     self._detectors[kind].append((index, role, group))
-            self._add_terms((index, "unless", 0), rule.unless.phrases, rule.unless.regex)
+            if rule.unless.phrases or rule.unless.regex:
+                squeezed = tuple(_compiled(phrase_pattern(phrase)) for phrase in rule.unless.phrases)
+                self._unless[index] = (squeezed, tuple(_compiled(f"(?i){regex}") for regex in rule.unless.regex))
         self._squeezed.compile()
         self._folded.compile()
 
@@ -136,7 +147,22 @@ class RuleMatcher:
             spans = find(kind, text, region, self._allowed_numbers)
             for slot in slots:
                 found[slot].extend(spans)
+        self._find_exceptions(norm, found)
         return found
+
+    def _find_exceptions(self, norm: Normalised, found: dict[Slot, list[Span]]) -> None:
+        """``unless`` spans, only for rules that matched something; a pattern shared by rules runs once."""
+        seen: dict[tuple[int, int], list[Span]] = {}
+        for index in sorted({slot[0] for slot, spans in found.items() if spans and slot[1] != "unless"}):
+            exceptions = self._unless.get(index)
+            if exceptions is None:
+                continue
+            for view, patterns in ((norm.squeezed, exceptions[0]), (norm.folded, exceptions[1])):
+                for pattern in patterns:
+                    key = (id(view), id(pattern))
+                    if key not in seen:
+                        seen[key] = [view.original_span(m.start(), m.end()) for m in pattern.finditer(view.text)] if view.text else []
+                    found[(index, "unless", 0)].extend(seen[key])
 
     def match(self, fields: Mapping[str, Normalised], author: AuthorFacts, region: str = "GB") -> list[RuleHit]:
         """Rules broken by a post (fields already normalised), one hit per rule, in rulebook order."""

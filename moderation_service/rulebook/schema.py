@@ -203,4 +203,7 @@ class RuleFile(_Strict):
     thresholds: dict[str, Threshold] = Field(default_factory=dict)
     rules: tuple[Rule, ...] = ()
     crisis: CrisisPolicy | None = Field(default=None, description="default: CrisisPolicy() (or the extended rulebook's)")
+    lexicons: dict[str, str | tuple[str, ...]] = Field(
+        default_factory=dict, description="name -> terms, or a lexicon file; regex rules use them as {{name}}"
+    )
     tests: tuple[RuleTest, ...] = ()

@@ -128,14 +128,14 @@ GATES: dict[str, tuple[Gate, ...]] = {
             "abusive cases held or escalated",
             lambda os: _count(os, _expects("hold", "escalate"), lambda o: o.decision.action is not Action.allow),
             minimum=0.90,
-            ci_minimum=0.36,
+            ci_minimum=0.62,  # 62.8 % with the issue #10 rules (was 38.3 %)
         ),
         Gate(
             "false_holds",
             "must-allow cases held or escalated",
             lambda os: _count(os, _expects("allow"), lambda o: o.decision.action is not Action.allow),
             maximum=0.10,
-            ci_maximum=0.15,
+            ci_maximum=0.10,  # 9.2 % with the issue #10 rules (was 12.1 %)
         ),
     ),
 }
