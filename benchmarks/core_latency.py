@@ -24,14 +24,15 @@ ITER = int(os.environ.get("BENCH_ITERATIONS", "300"))
 
 
 def pipeline(classifiers: str, threads: int = 1):  # type: ignore[no-untyped-def]
-    from moderation_service.api.app import build_pipeline
-    from moderation_service.config import Settings
+    from moderation_service.bootstrap import build_pipeline
+    from moderation_service.config import ModelSettings, PipelineSettings, Settings
 
-    return build_pipeline(Settings(classifiers=classifiers, model_threads=threads, classifier_timeout_s=60))
+    models = ModelSettings(classifiers=classifiers.split(",") if classifiers else [], model_threads=threads)
+    return build_pipeline(Settings(models=models, pipeline=PipelineSettings(classifier_timeout_s=60)))
 
 
 def stage_table() -> dict[str, dict[str, float]]:
-    from moderation_service.pipeline import Post
+    from moderation_service.core.pipeline import Post
 
     rows: dict[str, dict[str, float]] = {}
     for label, names in (("rules only", ""), ("rules + embedded model", "embedded")):
@@ -56,7 +57,7 @@ def stage_table() -> dict[str, dict[str, float]]:
 
 
 def throughput() -> dict[str, float]:
-    from moderation_service.pipeline import Post
+    from moderation_service.core.pipeline import Post
 
     out: dict[str, float] = {}
     for threads in (1, 2):
@@ -78,7 +79,7 @@ def baselines() -> dict[str, dict[str, float]]:
     from profanity_check import predict_prob
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
-    from moderation_service.classifiers.minilm_model import backbone_path
+    from moderation_service.core.classifiers.minilm_model import backbone_path
 
     torch.set_num_threads(1)
     text = words(50)
@@ -103,7 +104,7 @@ def baselines() -> dict[str, dict[str, float]]:
 
     rows["BERT-base, Detoxify-shaped (torch fp32)"] = timed(bert_once, max(50, ITER // 5), warmup=3)
     pipe = pipeline("embedded")
-    from moderation_service.pipeline import Post
+    from moderation_service.core.pipeline import Post
 
     rows["this service: rules + embedded model"] = timed(lambda: pipe.moderate(Post(text=text)), ITER)
     pipe.close()
@@ -111,9 +112,9 @@ def baselines() -> dict[str, dict[str, float]]:
 
 
 def rule_scaling() -> dict[str, float]:
-    from moderation_service.normalise import normalise
-    from moderation_service.rulebook import load_rulebook
-    from moderation_service.rulebook.matcher import AuthorFacts
+    from moderation_service.core.normalise import normalise
+    from moderation_service.core.rulebook import load_rulebook
+    from moderation_service.core.rulebook.matcher import AuthorFacts
 
     out = {}
     text = normalise(words(50))
@@ -131,7 +132,7 @@ def rule_scaling() -> dict[str, float]:
 
 
 def length_scaling() -> dict[int, float]:
-    from moderation_service.pipeline import Post
+    from moderation_service.core.pipeline import Post
 
     pipe = pipeline("embedded")
     out = {}

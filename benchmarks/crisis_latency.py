@@ -10,11 +10,11 @@ from __future__ import annotations
 from common import timed, words, write
 
 from moderation_service.config import Settings
-from moderation_service.crisis import CrisisDetector, LanguageDetector, load_grammars
+from moderation_service.core.crisis import CrisisDetector, LanguageDetector, load_grammars
 
 
 def main() -> None:
-    detector = CrisisDetector(load_grammars(Settings().rules_dir / "crisis"), LanguageDetector())
+    detector = CrisisDetector(load_grammars(Settings().rules.rules_dir / "crisis"), LanguageDetector())
     detector.warm()
     rows = {}
     for n in (10, 50, 200, 1000):

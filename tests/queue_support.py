@@ -1,9 +1,10 @@
-"""Real redis-server and worker processes for the queue tests."""
+"""Real redis-server and worker processes, and stopping processes cleanly (SIGTERM, then assert they exited)."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -13,7 +14,13 @@ from pathlib import Path
 
 import redis
 
-from tests.conftest import free_port
+__all__ = ["RedisServer", "free_port", "start_worker", "stop_process", "stop_workers", "wait_for"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
@@ -23,6 +30,19 @@ def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.
             return True
         time.sleep(interval)
     return predicate()
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    """SIGTERM, and the process must exit by itself; one that hangs is killed and the test fails (never silently)."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise AssertionError(f"process {process.args!r} did not exit within {timeout} s of SIGTERM") from None
 
 
 @dataclass
@@ -37,7 +57,7 @@ class RedisServer:
 
     def start(self) -> None:
         binary = shutil.which("redis-server")
-        assert binary, "redis-server must be installed (.ci/run installs it)"
+        assert binary, "redis-server must be installed (scripts/system-deps installs it)"
         self.folder.mkdir(parents=True, exist_ok=True)
         args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder), "--appendonly", "yes"]
         args += ["--appendfsync", "always", "--save", "", "--loglevel", "warning"]
@@ -56,9 +76,8 @@ class RedisServer:
             client.close()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()  # SIGTERM: Redis flushes the AOF and exits
-            self.process.wait(timeout=20)
+        if self.process is not None:
+            stop_process(self.process)  # SIGTERM: Redis flushes the AOF and exits
         self.process = None
 
     def client(self) -> redis.Redis:
@@ -68,17 +87,18 @@ class RedisServer:
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as handle:
         return subprocess.Popen(
-            [sys.executable, "-m", "moderation_service", "worker"], env={**os.environ, **env}, stdout=handle, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "moderation_service", "worker"],
+            env={**os.environ, **env},
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).resolve().parent.parent,  # so the worker imports the test-only classifier
         )
 
 
 def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to all first (they stop in parallel), then each must exit on its own."""
     for worker in workers:
         if worker.poll() is None:
             worker.terminate()
     for worker in workers:
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        stop_process(worker)

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from moderation_service.crisis import CrisisDetector, Dimension, LanguageDetector, assess, level_of, load_grammars
-from moderation_service.crisis.grammar import CrisisGrammar
-from moderation_service.decision import DistressLevel
+from moderation_service.core.crisis import CrisisDetector, Dimension, LanguageDetector, assess, level_of, load_grammars
+from moderation_service.core.crisis.grammar import CrisisGrammar
+from moderation_service.core.decision import DistressLevel
 from moderation_service.errors import RulebookError
 
 RULES = Path(__file__).resolve().parent.parent / "rules"

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from moderation_service.crisis import CrisisDetector, assess, load_grammars
-from moderation_service.decision import Action
-from moderation_service.normalise import normalise
-from moderation_service.policy import PolicyInput, decide
-from moderation_service.rulebook import load_rulebook
-from moderation_service.rulebook.loader import Rulebook
-from moderation_service.rulebook.matcher import AuthorFacts
-from moderation_service.rulebook.testing import run_rule_tests
-from moderation_service.signposting import SignpostDirectory, load_directory
+from moderation_service.core.crisis import CrisisDetector, assess, load_grammars
+from moderation_service.core.decision import Action
+from moderation_service.core.normalise import normalise
+from moderation_service.core.policy import PolicyInput, decide
+from moderation_service.core.rulebook import load_rulebook
+from moderation_service.core.rulebook.loader import Rulebook
+from moderation_service.core.rulebook.matcher import AuthorFacts
+from moderation_service.core.rulebook.testing import run_rule_tests
+from moderation_service.core.signposting import SignpostDirectory, load_directory
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
-from moderation_service.classifiers.minilm_model import (
+from moderation_service.core.classifiers.minilm_model import (
     backbone_path,
     build_model,
     save_trained_weights,
