@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
 import redis
 from prometheus_client import CollectorRegistry
 from redis.sentinel import Sentinel
@@ -24,6 +25,7 @@ from moderation_service.errors import ConfigError
 from moderation_service.keys import KeyStore
 from moderation_service.metrics import Metrics, create_metrics
 from moderation_service.service.parts import Services
+from moderation_service.service.rulebooks import publish_versions
 from moderation_service.store import JobQueue, Store, connect
 
 __all__ = [
@@ -135,9 +137,7 @@ def build_services(settings: Settings, metrics: Metrics | None = None, pipeline:
     client = redis_client(settings)
     store = build_store(settings, client)
     queue = JobQueue(client, settings.queue.queue_name, settings.queue.job_lease_s) if client is not None else None
-    if metrics is not None:
-        metrics.set_versions(((b.name, b.version) for b in pipeline.rulebooks.all()), pipeline.model_versions)
-    return Services(
+    services = Services(
         pipeline=pipeline,
         api=settings.api,
         queue_settings=settings.queue,
@@ -147,3 +147,5 @@ def build_services(settings: Settings, metrics: Metrics | None = None, pipeline:
         store=store,
         queue=queue,
     )
+    publish_versions(services)
+    return services

@@ -28,7 +28,9 @@ def model_pipeline(shared_rules: Path, keys: Keys) -> Iterator[Pipeline]:
 
 @pytest.fixture
 def model_server(model_pipeline: Pipeline, shared_rules: Path, keys: Keys) -> Api:
-    settings = settings_for(shared_rules, keys, models=ModelSettings(classifiers=["embedded"]), pipeline=PipelineSettings(classifier_timeout_s=10))
+    settings = settings_for(
+        shared_rules, keys, models=ModelSettings(classifiers=["embedded"]), pipeline=PipelineSettings(classifier_timeout_s=10)
+    )
     return make_api(settings, model_pipeline)
 
 

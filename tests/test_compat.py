@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-import httpx
 import pytest
 from pydantic import BaseModel, ConfigDict
 
@@ -68,7 +67,7 @@ def test_perspective_pypi_client(server: Server, keys: Keys) -> None:
     assert result == {"IDENTITY_ATTACK": 0.77, "TOXICITY": 0.0}
 
 
-def analyze(api: Api, key: str | None, body: dict[str, Any]) -> httpx.Response:
+def analyze(api: Api, key: str | None, body: dict[str, Any]) -> Any:
     with api.client(None) as c:
         return c.post("/v1alpha1/comments:analyze", params={"key": key} if key else None, json=body)
 
@@ -98,9 +97,7 @@ def test_span_annotations_and_threshold(compat: Api, keys: Keys) -> None:
         ({"comment": {}, "requestedAttributes": {"TOXICITY": {}}}, True, 400, None),
     ],
 )
-def test_perspective_style_errors(
-    compat: Api, keys: Keys, body: dict[str, Any], key_ok: bool, status: int, error_type: str | None
-) -> None:
+def test_perspective_style_errors(compat: Api, keys: Keys, body: dict[str, Any], key_ok: bool, status: int, error_type: str | None) -> None:
     response = analyze(compat, keys.moderate if key_ok else "msk_bad_key", body)
     assert response.status_code == status
     error = response.json()["error"]
@@ -146,7 +143,7 @@ def coral_sign(raw: bytes, *secrets: str) -> str:
     return ",".join("sha256=" + hmac.new(s.encode(), raw, hashlib.sha256).hexdigest() for s in secrets)
 
 
-def coral_post(api: Api, raw: bytes, signature: str | None) -> httpx.Response:
+def coral_post(api: Api, raw: bytes, signature: str | None) -> Any:
     headers = {"Content-Type": "application/json", **({"X-Coral-Signature": signature} if signature else {})}
     with api.client(None) as c:
         return c.post("/integrations/coral/moderation-phase", content=raw, headers=headers)

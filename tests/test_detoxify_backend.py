@@ -21,7 +21,7 @@ def tiny_checkpoint(tmp_path: Path) -> tuple[Path, Path]:
     words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "you", "are", "an", "idiot", "hello", "friend", "pain", "is", "bad"]
     (config_dir / "vocab.txt").write_text("\n".join(words) + "\n")
     BertTokenizer(str(config_dir / "vocab.txt"), model_max_length=512).save_pretrained(config_dir)
-    config = BertConfig(
+    config = BertConfig(  # type: ignore[call-arg]
         vocab_size=len(words), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37, num_labels=len(CLASSES)
     )
     config.save_pretrained(config_dir)

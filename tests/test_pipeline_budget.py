@@ -27,7 +27,7 @@ class SlowWindows:
 
     name = "slow"
     version = "0"
-    labels = ("toxicity",)
+    labels: tuple[str, ...] = ("toxicity",)
     accepts_deadline = True
 
     def __init__(self, seconds_per_kchar: float) -> None:

@@ -95,9 +95,7 @@ def workers(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer,
 
 
 @pytest.fixture
-def stack(
-    redis_server: RedisServer, redis_url: str, workers: Workers, shared_pipeline: Pipeline, shared_rules: Path, keys: Keys
-) -> Stack:
+def stack(redis_server: RedisServer, redis_url: str, workers: Workers, shared_pipeline: Pipeline, shared_rules: Path, keys: Keys) -> Stack:
     settings = settings_for(shared_rules, keys, redis_url, queue=QUEUE, webhooks=WEBHOOKS)
     return Stack(redis_server, make_api(settings, shared_pipeline), workers, keys)
 

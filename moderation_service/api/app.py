@@ -26,7 +26,7 @@ from moderation_service.config import Settings
 from moderation_service.logs import configure_logging
 from moderation_service.metrics import QueueCollector, scrape_registry
 from moderation_service.service import Services
-from moderation_service.service.rulebooks import reload_quietly
+from moderation_service.service.rulebooks import publish_versions, reload_quietly
 
 __all__ = ["app_from_env", "create_app"]
 
@@ -39,7 +39,11 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None, se
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Parts handed in (tests sharing one pipeline) still count into this app's own metrics.
-        parts = dataclasses.replace(services, metrics=metrics) if services else bootstrap.build_services(settings, metrics)
+        if services is None:
+            parts = bootstrap.build_services(settings, metrics)
+        else:
+            parts = dataclasses.replace(services, metrics=metrics)
+            publish_versions(parts)
         app.state.moderation = AppState(keys, parts)
         collectors = [QueueCollector(parts.store, parts.queue.names)] if parts.store and parts.queue else []
         app.state.scrape_registry = scrape_registry(process_registry, collectors)

@@ -16,6 +16,7 @@ __all__ = [
     "Readiness",
     "RulebookSummary",
     "code_of_conduct",
+    "publish_versions",
     "readiness",
     "reload_quietly",
     "reload_rulebooks",
@@ -78,6 +79,13 @@ def reload_quietly(services: Services) -> None:
         log.error("rulebook reload refused; last good rulebooks stay live", extra={"problems": [str(p) for p in exc.problems]})
         return
     log.info("rulebooks reloaded", extra={"versions": versions})
+
+
+def publish_versions(services: Services) -> None:
+    """The loaded rulebook and model versions, as the ``moderation_version_info`` metric."""
+    if services.metrics is not None:
+        books = services.pipeline.rulebooks.all()
+        services.metrics.set_versions(((b.name, b.version) for b in books), services.pipeline.model_versions)
 
 
 def signposting(services: Services, locale: str | None) -> Signposting:

@@ -25,7 +25,7 @@ __all__ = ["run_worker"]
 log = logging.getLogger(__name__)
 
 
-def _stop_requested(worker: SimpleWorker) -> bool:
+def _stop_requested(worker: object) -> bool:
     return bool(getattr(worker, "_stop_requested", False) or getattr(worker, "_shutdown_requested_date", None))
 
 
