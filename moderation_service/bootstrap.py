@@ -30,6 +30,7 @@ from moderation_service.store import JobQueue, Store, connect
 
 __all__ = [
     "build_classifiers",
+    "build_crisis",
     "build_metrics",
     "build_pipeline",
     "build_services",
@@ -97,14 +98,20 @@ def _rulebooks(settings: Settings, directory: SignpostDirectory, rule_file: Path
     return books
 
 
-def build_pipeline(settings: Settings, *, rule_file: Path | None = None, warm_in_background: bool = True) -> Pipeline:
+def build_crisis(rules_dir: Path, warm_in_background: bool = True) -> CrisisDetector:
+    """English compiles now; the other grammars compile on a background thread (or now, for tools and tests)."""
+    crisis = CrisisDetector(load_grammars(rules_dir / "crisis", compile_now=("en",)), LanguageDetector())
+    crisis.warm(background=warm_in_background)
+    return crisis
+
+
+def build_pipeline(settings: Settings, *, rule_file: Path | None = None, crisis: CrisisDetector | None = None) -> Pipeline:
     """Everything the core needs, loaded once per process (API or worker); ``rule_file``: that one rulebook only."""
     rules_dir = settings.rules.rules_dir
     directory = load_directory(rules_dir / "signposting")
     books = _rulebooks(settings, directory, rule_file)
     classifiers = build_classifiers(settings.models)
-    crisis = CrisisDetector(load_grammars(rules_dir / "crisis", compile_now=("en",)), LanguageDetector())
-    crisis.warm(background=warm_in_background)
+    crisis = crisis or build_crisis(rules_dir)
     # One pool per process, shared by every model call; several threads so one hung call cannot block the rest.
     executor = ThreadPoolExecutor(max_workers=settings.models.classifier_threads, thread_name_prefix="classifier") if classifiers else None
     return Pipeline(books, directory, classifiers, crisis=crisis, options=settings.pipeline, executor=executor)

@@ -27,9 +27,11 @@ from prometheus_client import CollectorRegistry
 from moderation_service.api.app import create_app
 from moderation_service.bootstrap import build_pipeline, build_services
 from moderation_service.config import ApiSettings, ModelSettings, PipelineSettings, RedisSettings, RulesSettings, Settings
+from moderation_service.core.crisis import CrisisDetector
 from moderation_service.core.pipeline import Pipeline
 from moderation_service.keys import generate_key
 from tests.fake_classifier import FAKE, register_fake
+from tests.grammars import language_detector, shipped_grammars
 from tests.queue_support import RedisServer, free_port, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,7 +116,8 @@ def shared_rules(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def shared_pipeline(shared_rules: Path, keys: Keys) -> Iterator[Pipeline]:
     """Rulebooks, crisis grammars and the fake classifier, loaded once for every in-process app."""
-    pipeline = build_pipeline(settings_for(shared_rules, keys), warm_in_background=False)
+    crisis = CrisisDetector(shipped_grammars(), language_detector())
+    pipeline = build_pipeline(settings_for(shared_rules, keys), crisis=crisis)
     yield pipeline
     pipeline.close()
 

@@ -9,9 +9,10 @@ import pytest
 
 from moderation_service.bootstrap import build_pipeline
 from moderation_service.config import ModelSettings, PipelineSettings
-from moderation_service.core.crisis import Dimension
+from moderation_service.core.crisis import CrisisDetector, Dimension
 from moderation_service.core.pipeline import Pipeline
 from tests.conftest import Api, Keys, make_api, settings_for
+from tests.grammars import language_detector, shipped_grammars
 
 pytestmark = pytest.mark.model
 
@@ -21,7 +22,7 @@ def model_pipeline(shared_rules: Path, keys: Keys) -> Iterator[Pipeline]:
     settings = settings_for(
         shared_rules, keys, models=ModelSettings(classifiers=["embedded"]), pipeline=PipelineSettings(classifier_timeout_s=10)
     )
-    pipeline = build_pipeline(settings, warm_in_background=False)
+    pipeline = build_pipeline(settings, crisis=CrisisDetector(shipped_grammars(), language_detector()))
     yield pipeline
     pipeline.close()
 

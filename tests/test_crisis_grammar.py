@@ -17,13 +17,14 @@ from moderation_service.core.crisis import CrisisDetector, Dimension, LanguageDe
 from moderation_service.core.crisis.grammar import CrisisGrammar
 from moderation_service.core.decision import DistressLevel
 from moderation_service.errors import RulebookError
+from tests.grammars import language_detector, shipped_grammars
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 
 
 @functools.cache
 def _shared_detector() -> CrisisDetector:
-    return CrisisDetector(load_grammars(RULES / "crisis"), LanguageDetector())
+    return CrisisDetector(shipped_grammars(), language_detector())
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from moderation_service.core.crisis import CrisisDetector, load_grammars
+from moderation_service.core.crisis import CrisisDetector
 from moderation_service.core.decision import Action
 from moderation_service.core.options import PipelineOptions
 from moderation_service.core.pipeline import Pipeline, Post
@@ -16,13 +16,14 @@ from moderation_service.core.rulebook.registry import RulebookSet
 from moderation_service.core.signposting import load_directory
 from moderation_service.errors import InputError, TextTooLongError
 from tests.fake_classifier import FAKE_HEADS, FakeClassifier
+from tests.grammars import shipped_grammars
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 
 
 @functools.cache
 def crisis() -> CrisisDetector:
-    return CrisisDetector(load_grammars(RULES / "crisis"))
+    return CrisisDetector(shipped_grammars())
 
 
 def pipeline(*classifiers: FakeClassifier, timeout: float = 1.0, fallback: Action = Action.hold) -> Pipeline:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from moderation_service.core.crisis import CrisisDetector, assess, load_grammars
+from moderation_service.core.crisis import CrisisDetector, assess
 from moderation_service.core.decision import Action
 from moderation_service.core.normalise import normalise
 from moderation_service.core.policy import PolicyInput, decide
@@ -15,6 +15,7 @@ from moderation_service.core.rulebook.loader import Rulebook
 from moderation_service.core.rulebook.matcher import AuthorFacts
 from moderation_service.core.rulebook.testing import run_rule_tests
 from moderation_service.core.signposting import SignpostDirectory, load_directory
+from tests.grammars import shipped_grammars
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 
@@ -34,7 +35,7 @@ def fired(book: Rulebook, text: str, **author: int) -> list[str]:
 
 
 def test_the_shipped_file_has_at_least_60_tests_and_they_pass(book: Rulebook, directory: SignpostDirectory) -> None:
-    total, failures = run_rule_tests(book, directory, CrisisDetector(load_grammars(RULES / "crisis")))
+    total, failures = run_rule_tests(book, directory, CrisisDetector(shipped_grammars()))
     assert total >= 60
     assert failures == []
 
@@ -103,7 +104,7 @@ def test_author_condition_needs_known_facts(book: Rulebook) -> None:
 
 
 def test_distress_signposts_and_never_just_holds(book: Rulebook, directory: SignpostDirectory) -> None:
-    crisis = CrisisDetector(load_grammars(RULES / "crisis"))
+    crisis = CrisisDetector(shipped_grammars())
     decisions = {}
     for text in ("I want to die", "I feel so alone and hopeless", "I'm going to kill myself tonight"):
         hits = book.matcher.match({"body": normalise(text)}, AuthorFacts())
