@@ -39,9 +39,16 @@ class Workers:
     log: Path
 
     def add(self) -> Any:
+        """Start a worker and wait until it has loaded everything and takes jobs."""
+        ready_before = self._ready_count()
         worker = start_worker(self.env, self.log)
         self.processes.append(worker)
+        assert wait_for(lambda: self._ready_count() > ready_before or worker.poll() is not None, 90), "worker did not start"
+        assert worker.poll() is None, self.log.read_text()[-2000:]
         return worker
+
+    def _ready_count(self) -> int:
+        return self.log.read_text(errors="replace").count('"msg": "worker ready"') if self.log.exists() else 0
 
 
 @dataclass
@@ -295,3 +302,17 @@ def test_crisis_posts_through_the_queue(stack: Stack, text: str, locale: str, le
     assert decision["distress_level"] == level and decision["publish"] is publish
     if level == "imminent":
         assert decision["priority"] == "urgent" and decision["signposting"]["resources"][0]["id"].startswith("emergency")
+
+
+def test_records_written_before_the_typed_forms_are_still_read(redis_url: str) -> None:
+    """Retries and escalations already in Redis at upgrade keep working (``sub:attempt`` and comma lists)."""
+    from moderation_service.store import WebhookDue, keys
+
+    store = Store(connect(redis_url), 60, 3600)
+    store.redis.zadd(keys.WEBHOOKS_DUE, {"abc:3": 0})
+    assert store.pop_due_webhooks(time.time()) == [WebhookDue(submission_id="abc", attempt=3)]
+    legacy = {"priority": "urgent", "post_id": "", "categories": "distress,harassment", "created_at": time.time(), "status": "open"}
+    store.redis.hset(keys.escalation("d1"), mapping=legacy)  # type: ignore[arg-type]
+    store.redis.zadd(keys.ESCALATIONS_OPEN, {"d1": time.time()})
+    [escalation] = store.open_escalations()
+    assert escalation.categories == ["distress", "harassment"] and escalation.priority == "urgent"

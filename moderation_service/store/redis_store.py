@@ -49,6 +49,19 @@ def text_hash(body: SubmissionIn) -> str:
     return hashlib.sha256(content.encode()).hexdigest()[:32]
 
 
+def _due(member: str) -> WebhookDue:
+    if member.startswith("{"):
+        return WebhookDue.model_validate_json(member)
+    sub_id, _, attempt = member.partition(":")  # written by versions before the typed form; read, never written
+    return WebhookDue(submission_id=sub_id, attempt=int(attempt or 1))
+
+
+def _categories(raw: str) -> list[str]:
+    if raw.startswith("["):
+        return list(json.loads(raw))
+    return [c for c in raw.split(",") if c]  # written by versions before the JSON form; read, never written
+
+
 def _now() -> str:
     return f"{time.time():.6f}"
 
@@ -173,7 +186,7 @@ class Store:
 
     def pop_due_webhooks(self, now: float, limit: int = 200) -> list[WebhookDue]:
         members = self._call(self._pop_due, keys=[keys.WEBHOOKS_DUE], args=[f"{now:.6f}", limit])
-        return [WebhookDue.model_validate_json(m) for m in members]
+        return [_due(m.decode()) for m in members]
 
     def webhook_result(self, sub_id: str, status: WebhookStatus, attempts: int) -> None:
         pipe = self.redis.pipeline()
@@ -222,7 +235,7 @@ class Store:
                     id=decision_id,
                     priority=Priority(row["priority"]),
                     post_id=row["post_id"] or None,
-                    categories=json.loads(row["categories"]),
+                    categories=_categories(row["categories"]),
                     context=row.get("context") or None,
                     created_at=created,
                     age_seconds=round(now - created, 1),

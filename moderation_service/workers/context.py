@@ -27,8 +27,11 @@ _context: WorkerContext | None = None
 
 
 def build(settings: Settings) -> WorkerContext:
+    """Every grammar compiles before the first job: compiling beside a running job would hold the GIL
+    long enough to starve its lease heartbeat (an API, by contrast, starts answering in English first)."""
     registry, metrics = bootstrap.build_metrics()
-    services = bootstrap.build_services(settings, metrics)
+    crisis = bootstrap.build_crisis(settings.rules.rules_dir, warm_in_background=False)
+    services = bootstrap.build_services(settings, metrics, pipeline=bootstrap.build_pipeline(settings, crisis=crisis))
     if services.store is None:
         raise ConfigError("workers need MODERATION_REDIS_URL or MODERATION_REDIS_SENTINELS")
     return WorkerContext(settings, services, registry)

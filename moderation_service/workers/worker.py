@@ -39,6 +39,7 @@ def run_worker(settings: Settings, burst: bool = False, name: str | None = None)
         # Workers on other machines than the API are scraped here (in multiprocess mode: all local processes).
         start_http_server(settings.queue.worker_metrics_port, addr="0.0.0.0", registry=scrape_registry(ctx.registry))
     queue = ctx.services.require_queue()
+    log.info("worker ready")  # rulebooks, grammars and models are loaded: jobs start now
     try:
         while True:
             worker_class = SimpleWorker if settings.queue.worker_class == "simple" else Worker
