@@ -88,15 +88,24 @@ class RedisServer:
         return redis.Redis(port=self.port)
 
 
+def _ready_count(log: Path) -> int:
+    return log.read_text(errors="replace").count('"msg": "worker ready"') if log.exists() else 0
+
+
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """A worker process, returned once it has loaded everything and takes jobs (it logs "worker ready")."""
+    ready_before = _ready_count(log)
     with log.open("ab") as handle:
-        return subprocess.Popen(
+        worker = subprocess.Popen(
             [sys.executable, "-m", "moderation_service", "worker"],
             env={**os.environ, **env},
             stdout=handle,
             stderr=subprocess.STDOUT,
             cwd=Path(__file__).resolve().parent.parent,  # so the worker imports the test-only classifier
         )
+    assert wait_for(lambda: _ready_count(log) > ready_before or worker.poll() is not None, 90), "worker did not start"
+    assert worker.poll() is None, log.read_text(errors="replace")[-2000:]
+    return worker
 
 
 def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:

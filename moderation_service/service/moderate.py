@@ -11,7 +11,7 @@ from moderation_service.errors import InputError, TextTooLongError
 from moderation_service.service.escalate import record_escalation
 from moderation_service.service.parts import Services
 
-__all__ = ["Judged", "check_batch", "judge", "judge_parts", "moderate_now"]
+__all__ = ["Judged", "check_batch", "count_decision", "judge", "judge_parts", "moderate_now"]
 
 
 @dataclass(frozen=True)
@@ -33,12 +33,18 @@ def check_batch(services: Services, posts: Sequence[PostIn], limit: int) -> None
             raise InputError(f"items[{index}]: {exc}") from exc
 
 
-def judge(services: Services, posts: Sequence[PostIn]) -> list[Decision]:
-    """Decisions in input order, each post counted once in the metrics."""
-    decisions = services.pipeline.moderate_batch([post.to_post() for post in posts])
+def count_decision(services: Services, decision: Decision) -> None:
+    """The one place a judged post is counted (decisions, categories, rule hits, stage times)."""
     if services.metrics is not None:
+        services.metrics.observe_decision(decision)
+
+
+def judge(services: Services, posts: Sequence[PostIn], *, count: bool = True) -> list[Decision]:
+    """Decisions in input order, each post counted once in the metrics (``count=False``: the caller counts)."""
+    decisions = services.pipeline.moderate_batch([post.to_post() for post in posts])
+    if count:
         for decision in decisions:
-            services.metrics.observe_decision(decision)
+            count_decision(services, decision)
     return decisions
 
 

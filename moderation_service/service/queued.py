@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from moderation_service.core.decision import Decision
 from moderation_service.errors import StoreUnavailable
 from moderation_service.service.escalate import record_escalation
-from moderation_service.service.moderate import judge
+from moderation_service.service.moderate import count_decision, judge
 from moderation_service.service.notify import schedule_webhook
 from moderation_service.service.parts import Services
 from moderation_service.store import QueuedDecision, Store
@@ -55,7 +55,7 @@ def moderate_queued(services: Services, submission_id: str, attempt: int) -> str
         return "failed"
     try:
         with _heartbeat(store, submission_id, lease_s):
-            decision: Decision = judge(services, [body])[0]
+            decision: Decision = judge(services, [body], count=False)[0]
     except Exception as exc:  # e.g. the community's rulebook was removed since submission
         store.fail(submission_id, f"cannot moderate: {exc.__class__.__name__}")
         _count(services, "failed")
@@ -63,6 +63,7 @@ def moderate_queued(services: Services, submission_id: str, attempt: int) -> str
     _count(services, "finished")
     stored = QueuedDecision(**dict(decision), submission_id=submission_id, post_id=body.post_id)
     if store.complete(stored):
+        count_decision(services, decision)  # once per post, even when a re-run judged it again
         # Not best effort here: if the store is down the job fails and the reaper runs it again.
         record_escalation(services, decision, post_id=body.post_id, decision_id=submission_id, best_effort=False)
         if body.callback_url:
