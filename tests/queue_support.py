@@ -92,8 +92,8 @@ def _ready_count(log: Path) -> int:
     return log.read_text(errors="replace").count('"msg": "worker ready"') if log.exists() else 0
 
 
-def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """A worker process, returned once it has loaded everything and takes jobs (it logs "worker ready")."""
+def start_worker(env: dict[str, str], log: Path, wait: bool = True) -> subprocess.Popen[bytes]:
+    """A worker process, returned once it has loaded everything and takes jobs (it logs "worker ready"); or at once."""
     ready_before = _ready_count(log)
     with log.open("ab") as handle:
         worker = subprocess.Popen(
@@ -103,6 +103,8 @@ def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
             stderr=subprocess.STDOUT,
             cwd=Path(__file__).resolve().parent.parent,  # so the worker imports the test-only classifier
         )
+    if not wait:
+        return worker
     assert wait_for(lambda: _ready_count(log) > ready_before or worker.poll() is not None, 90), "worker did not start"
     assert worker.poll() is None, log.read_text(errors="replace")[-2000:]
     return worker

@@ -38,8 +38,8 @@ class Workers:
     processes: list[Any]
     log: Path
 
-    def add(self) -> Any:
-        worker = start_worker(self.env, self.log)
+    def add(self, wait: bool = True) -> Any:
+        worker = start_worker(self.env, self.log, wait)
         self.processes.append(worker)
         return worker
 
@@ -51,8 +51,8 @@ class Stack:
     workers: Workers
     keys: Keys
 
-    def add_worker(self) -> Any:
-        return self.workers.add()
+    def add_worker(self, wait: bool = True) -> Any:
+        return self.workers.add(wait)
 
     def store(self) -> Store:
         return Store(self.redis.client(), 3600, 3600)
@@ -170,8 +170,8 @@ def test_worker_killed_mid_job_still_ends_done_once(stack: Stack) -> None:
         victim = stack.workers.processes.pop(0)
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait()
-        stack.add_worker()
-        result = stack.wait_done(c, sub["submission_id"], timeout=40)
+        stack.add_worker(wait=False)  # it joins while the test goes on
+        result = stack.wait_done(c, sub["submission_id"], timeout=90)  # a bound: the new worker loads first
     assert result["status"] == "done" and result["attempt"] == 2
     assert store.decisions_stored() - before == 1
 
@@ -179,7 +179,7 @@ def test_worker_killed_mid_job_still_ends_done_once(stack: Stack) -> None:
 def test_thousand_submissions_two_workers_one_killed(stack: Stack) -> None:
     store = stack.store()
     before = store.decisions_stored()
-    stack.add_worker()
+    stack.add_worker(wait=False)  # it joins while the test goes on
     ids: list[str] = []
     with stack.submitter() as c:
         for batch in range(2):
@@ -193,7 +193,7 @@ def test_thousand_submissions_two_workers_one_killed(stack: Stack) -> None:
                 os.kill(victim.pid, signal.SIGKILL)
                 victim.wait()
                 time.sleep(0.5)
-                stack.add_worker()
+                stack.add_worker(wait=False)  # it joins while the test goes on
     assert len(set(ids)) == 1000
     assert wait_for(lambda: store.decisions_stored() - before >= 1000, 300, interval=0.5)  # a bound, not a speed check
     time.sleep(4)  # leases of jobs in flight at the kill run out and are re-run: still no duplicate
