@@ -28,7 +28,9 @@ from tests.fake_classifier import FAKE
 from tests.queue_support import RedisServer, free_port, start_worker, stop_workers, wait_for
 
 SECRET = "test-webhook-secret-0123456789"
-QUEUE = QueueSettings(job_lease_s=3, requeue_stale_after_s=3, reaper_interval_s=0.2)
+# A lease of a few heartbeats (one per lease/3): short, so a killed worker's job is re-run soon, yet long enough
+# that a heartbeat delayed by an oversubscribed CI machine does not look like a dead worker.
+QUEUE = QueueSettings(job_lease_s=6, requeue_stale_after_s=3, reaper_interval_s=0.2)
 WEBHOOKS = WebhookSettings(secret=SECRET, callback_allowed_hosts=["127.0.0.1"], backoff_base_s=0.3, backoff_max_s=1.0, max_attempts=30)
 
 
@@ -79,7 +81,7 @@ def workers(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer,
         "MODERATION_RULES_DIR": str(shared_rules),
         "MODERATION_CLASSIFIERS": FAKE,
         "MODERATION_CLASSIFIER_TIMEOUT_S": "10",
-        "MODERATION_JOB_LEASE_S": "3",
+        "MODERATION_JOB_LEASE_S": "6",
         "MODERATION_REQUEUE_STALE_AFTER_S": "3",
         "MODERATION_REAPER_INTERVAL_S": "0.2",
         "MODERATION_WEBHOOK_SECRET": SECRET,
