@@ -7,7 +7,6 @@ the same code as separate ``serve`` and ``worker`` processes against ``MODERATIO
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -45,8 +44,10 @@ def start_redis(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     raise ConfigError("redis-server did not start within 20 s")
 
 
-def start_workers(count: int, env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
-    return [subprocess.Popen([sys.executable, "-m", "moderation_service", "worker"], env={**os.environ, **env}) for _ in range(count)]
+def start_workers(count: int, redis_url: str | None) -> list[subprocess.Popen[bytes]]:
+    """Worker processes for this Redis, told so on their command line (not through the environment)."""
+    args = [sys.executable, "-m", "moderation_service", "worker", *(["--redis-url", redis_url] if redis_url else [])]
+    return [subprocess.Popen(args) for _ in range(count)]
 
 
 def stop(processes: list[subprocess.Popen[bytes]], timeout: float = 15) -> None:
