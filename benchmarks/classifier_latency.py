@@ -6,6 +6,7 @@ The BERT-base has random weights: only its cost matters here. Both run on one th
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -17,23 +18,22 @@ from common import timed, words, write  # noqa: E402
 
 def main() -> None:
     import torch
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast  # type: ignore[attr-defined]
 
-    from moderation_service.classifiers.embedded import EmbeddedClassifier
-    from moderation_service.config import Settings
+    from moderation_service.bootstrap import build_classifiers
+    from moderation_service.config import ModelSettings
 
     torch.set_num_threads(1)
-    settings = Settings()
-    embedded = EmbeddedClassifier(settings.models_dir / "embedded", settings.cache_dir, threads=1)
+    [embedded] = build_classifiers(ModelSettings(classifiers=["embedded"], model_threads=1))
     iterations = int(os.environ.get("BENCH_ITERATIONS", "300"))
     rows: dict[str, dict[str, float]] = {}
     for n in (20, 50, 500):
         text = words(n)
-        rows[f"embedded int8 ONNX, {n} words"] = timed(lambda t=text: embedded.predict([t]), iterations)
+        rows[f"embedded int8 ONNX, {n} words"] = timed(functools.partial(embedded.predict, [text]), iterations)
 
     # Detoxify 'original' is bert-base-uncased with a 6-label head; random weights, same shapes.
-    bert = BertForSequenceClassification(BertConfig(num_labels=6)).eval()
-    from moderation_service.classifiers.minilm_model import backbone_path
+    bert = BertForSequenceClassification(BertConfig(num_labels=6)).eval()  # type: ignore[call-arg, no-untyped-call]
+    from moderation_service.core.classifiers.minilm_model import backbone_path
 
     tokenizer = BertTokenizerFast.from_pretrained(str(backbone_path()))  # same uncased WordPiece vocabulary size class
     text = words(50)

@@ -28,7 +28,7 @@ def machine() -> dict[str, Any]:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False).stdout.strip()
     except OSError:
         commit = "unknown"
-    versions = {}
+    versions: dict[str, str | None] = {}
     for package in ("onnxruntime", "torch", "google-re2", "fastapi", "uvicorn"):
         try:
             versions[package] = metadata.version(package)

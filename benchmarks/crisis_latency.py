@@ -7,21 +7,23 @@ Results: benchmarks/results/crisis_latency.{json,md}. The grammars run for every
 
 from __future__ import annotations
 
+import functools
+
 from common import timed, words, write
 
 from moderation_service.config import Settings
-from moderation_service.crisis import CrisisDetector, LanguageDetector, load_grammars
+from moderation_service.core.crisis import CrisisDetector, LanguageDetector, load_grammars
 
 
 def main() -> None:
-    detector = CrisisDetector(load_grammars(Settings().rules_dir / "crisis"), LanguageDetector())
+    detector = CrisisDetector(load_grammars(Settings().rules.rules_dir / "crisis"), LanguageDetector())
     detector.warm()
-    rows = {}
+    rows: dict[int | str, dict[str, dict[str, float]]] = {}
     for n in (10, 50, 200, 1000):
         text = words(n)
         rows[n] = {
-            "language": timed(lambda text=text: detector.languages.detect(text, "en-GB"), 300),
-            "whole_stage": timed(lambda text=text: detector.detect({"body": text}, "en-GB"), 300),
+            "language": timed(functools.partial(detector.languages.detect, text, "en-GB"), 300),
+            "whole_stage": timed(functools.partial(detector.detect, {"body": text}, "en-GB"), 300),
         }
     spanish = "ya no quiero vivir, tengo las pastillas preparadas y hoy no puedo más con el dolor"
     rows["es"] = {"whole_stage": timed(lambda: detector.detect({"body": spanish}, None), 300)}

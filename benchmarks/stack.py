@@ -74,7 +74,7 @@ def start(classifiers: str, redis: bool, extra_env: dict[str, str] | None = None
         env["MODERATION_REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
         time.sleep(0.5)
     api_port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "moderation_service.api.app:create_app", "--factory", "--host", "127.0.0.1"]
+    command = [sys.executable, "-m", "uvicorn", "moderation_service.api.app:app_from_env", "--factory", "--host", "127.0.0.1"]
     api = subprocess.Popen(
         [*command, "--port", str(api_port)], env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

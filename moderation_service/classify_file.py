@@ -1,4 +1,4 @@
-"""Batch moderation of a JSON-lines file: same Decision as the API, in input order."""
+"""Batch moderation of a JSON-lines file: same Decision as the API, in input order, through the service layer."""
 
 from __future__ import annotations
 
@@ -9,43 +9,37 @@ from collections import Counter
 from pathlib import Path
 from typing import IO
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ConfigDict, ValidationError
 from rich.console import Console
 
-from moderation_service.api.app import build_pipeline
+from moderation_service.bootstrap import build_services
 from moderation_service.config import Settings
 from moderation_service.errors import ModerationError
-from moderation_service.pipeline import Pipeline, Post
-from moderation_service.rulebook.loader import load_rulebook
-from moderation_service.rulebook.registry import RulebookSet
+from moderation_service.service import PostIn, Services
+from moderation_service.service.moderate import judge
 
 __all__ = ["classify_lines"]
 
 
-class _Line(BaseModel):
+class _Line(PostIn):
+    """A line is a ``PostIn`` with an id; other keys are ignored (files come from many exports)."""
+
     model_config = ConfigDict(extra="ignore")
 
     id: str | int
-    text: str
-    title: str | None = None
-    locale: str | None = None
-    community: str | None = None
 
 
-def _pipeline(settings: Settings, rulebook: str | None) -> tuple[Pipeline, str | None]:
-    """The pipeline, and the community name to use for every line (None: each line's own)."""
-    pipeline = build_pipeline(settings)
+def _services(settings: Settings, rulebook: str | None) -> tuple[Services, str | None]:
+    """The parts, and the community name to use for every line (None: each line's own)."""
     if rulebook and Path(rulebook).is_file():
-        path = Path(rulebook)
-        numbers = pipeline.directory.helpline_numbers()
-        name = load_rulebook(path, numbers, settings.rules_dir).name
-        books = RulebookSet(path.parent, default=name, helpline_numbers=numbers, files=[path], rules_dir=settings.rules_dir)
-        books.reload()
-        pipeline.rulebooks = books
-        return pipeline, name
+        from moderation_service.bootstrap import build_pipeline
+
+        pipeline = build_pipeline(settings, rule_file=Path(rulebook))
+        return build_services(settings, pipeline=pipeline), pipeline.rulebooks.default
+    services = build_services(settings)
     if rulebook:
-        pipeline.rulebooks.get(rulebook)  # an unknown name fails now, not on line 1
-    return pipeline, rulebook
+        services.pipeline.rulebooks.get(rulebook)  # an unknown name fails now, not on line 1
+    return services, rulebook
 
 
 def _why(exc: ValidationError) -> str:
@@ -71,19 +65,18 @@ class _Progress:
 
 def classify_lines(settings: Settings, input: Path, output: Path | None, rulebook: str | None, batch_size: int, err: Console) -> int:
     """Write one decision per valid line; return how many lines were malformed."""
-    pipeline, community = _pipeline(settings, rulebook)
+    services, community = _services(settings, rulebook)
     lines = input.read_text(encoding="utf-8", errors="replace").splitlines()
     sink: IO[str] = output.open("w", encoding="utf-8") if output else sys.stdout
     bad = 0
-    pending: list[tuple[str | int, Post]] = []
+    pending: list[_Line] = []
     actions: Counter[str] = Counter()
     progress = _Progress(err, len(lines))
     err.print(f"classifying {len(lines)} line(s) from {input}", markup=False, highlight=False)
 
     def flush(done: int) -> None:
-        decisions = pipeline.moderate_batch([post for _, post in pending])
-        for (line_id, _), decision in zip(pending, decisions, strict=True):
-            sink.write(json.dumps({"id": line_id, **decision.model_dump(mode="json")}, ensure_ascii=False) + "\n")
+        for item, decision in zip(pending, judge(services, pending), strict=True):
+            sink.write(json.dumps({"id": item.id, **decision.model_dump(mode="json")}, ensure_ascii=False) + "\n")
             actions[decision.action.value] += 1
         pending.clear()
         progress.update(done)
@@ -94,9 +87,10 @@ def classify_lines(settings: Settings, input: Path, output: Path | None, ruleboo
                 continue
             try:
                 item = _Line.model_validate_json(raw)
-                post = Post(text=item.text, title=item.title, locale=item.locale, community=community or item.community)
-                pipeline.check(post)
-                pipeline.rulebooks.get(post.community)
+                if community:
+                    item = item.model_copy(update={"community": community})
+                services.pipeline.check(item.to_post())
+                services.pipeline.rulebooks.get(item.community)
             except ValidationError as exc:
                 bad += 1
                 err.print(f"{input}:{number}: skipped: {_why(exc)}", markup=False, highlight=False)
@@ -105,7 +99,7 @@ def classify_lines(settings: Settings, input: Path, output: Path | None, ruleboo
                 bad += 1
                 err.print(f"{input}:{number}: skipped: {exc}", markup=False, highlight=False)
                 continue
-            pending.append((item.id, post))
+            pending.append(item)
             if len(pending) >= batch_size:
                 flush(number)
         if pending:

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from moderation_service.bootstrap import load_settings
 from moderation_service.cli_checks import CliError
 from moderation_service.config import Settings
 from moderation_service.errors import ConfigError, ModerationError, RulebookError
@@ -39,33 +40,52 @@ def serve(
     workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
 ) -> None:
     """Run the HTTP API. With no keys configured, a development key is created and printed once."""
-    import uvicorn
-
     from moderation_service.metrics import prepare_multiprocess_dir
 
-    _dev_key_if_none(Settings(), host, port)
+    settings = _dev_key_if_none(load_settings(), host, port, workers)
     prepare_multiprocess_dir()
-    uvicorn.run("moderation_service.api.app:create_app", factory=True, host=host, port=port, workers=workers)
+    _serve_api(settings, host, port, workers)
 
 
-def _dev_key_if_none(settings: Settings, host: str, port: int) -> None:
-    if settings.api_keys or settings.api_keys_file is not None:
-        return
+def _serve_api(settings: Settings, host: str, port: int, workers: int) -> None:
+    """One process gets the app object built from ``settings``; several need uvicorn's import-string factory."""
+    import uvicorn
+
+    if workers == 1:
+        from moderation_service.api.app import create_app
+
+        uvicorn.run(create_app(settings), host=host, port=port)
+    else:
+        uvicorn.run("moderation_service.api.app:app_from_env", factory=True, host=host, port=port, workers=workers)
+
+
+def _dev_key_if_none(settings: Settings, host: str, port: int, workers: int = 1) -> Settings:
+    if settings.api.api_keys or settings.api.api_keys_file is not None:
+        return settings
     token, key = generate_key(list(SCOPES))
-    os.environ["MODERATION_API_KEYS"] = key.line()
+    if workers > 1:
+        # Separate uvicorn worker processes read their settings themselves: the one case the key goes by environment.
+        os.environ["MODERATION_API_KEYS"] = key.line()
     err.print(f"[bold]No API keys configured; development key for this run (all scopes):[/bold]\n  {token}")
     err.print(
         f"  try: curl -s -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' "
         f'-d \'{{"text": "hello"}}\' http://{host}:{port}/v1/moderate'
     )
+    return settings.model_copy(update={"api": settings.api.model_copy(update={"api_keys": key.line()})})
 
 
 @app.command()
-def worker(burst: Annotated[bool, typer.Option(help="exit when the queue is empty")] = False) -> None:
+def worker(
+    burst: Annotated[bool, typer.Option(help="exit when the queue is empty")] = False,
+    redis_url: Annotated[str | None, typer.Option(help="Redis to work for (default: MODERATION_REDIS_URL)")] = None,
+) -> None:
     """Run a queue worker: loads rulebooks and models once, then runs jobs (needs MODERATION_REDIS_URL)."""
-    from workers.worker import run_worker
+    from moderation_service.workers.worker import run_worker
 
-    run_worker(Settings(), burst=burst)
+    settings = load_settings()
+    if redis_url:
+        settings = settings.model_copy(update={"redis": settings.redis.model_copy(update={"url": redis_url})})
+    run_worker(settings, burst=burst)
 
 
 @app.command()
@@ -81,8 +101,6 @@ def run(
     import signal
     import subprocess
 
-    import uvicorn
-
     from moderation_service.dev_stack import StartupWatch, build_models_quietly, development_key, port_problem
     from moderation_service.embedded_run import start_redis, start_workers, stop
     from moderation_service.metrics import prepare_multiprocess_dir
@@ -94,13 +112,15 @@ def run(
         if problem:
             err.print(problem, markup=False, highlight=False)
             raise typer.Exit(2)
-    settings = Settings()
-    build_models_quietly(settings, _say)
+    settings = load_settings()
+    build_models_quietly(settings.models, _say)
+    if not settings.redis.url and not settings.redis.sentinels:
+        settings = settings.model_copy(update={"redis": settings.redis.model_copy(update={"url": f"redis://127.0.0.1:{redis_port}/0"})})
     dev_key = None
-    if not (settings.api_keys or settings.api_keys_file is not None):
+    if not (settings.api.api_keys or settings.api.api_keys_file is not None):
         dev_key = development_key(data_dir)
-        os.environ["MODERATION_API_KEYS_FILE"] = str(dev_key.keys_file.resolve())
-    watch = StartupWatch(expected=1 + workers)  # the API and each worker log once when their grammars are compiled
+        settings = settings.model_copy(update={"api": settings.api.model_copy(update={"api_keys_file": dev_key.keys_file.resolve()})})
+    watch = StartupWatch(expected=1 + workers)  # the API once its grammars are compiled; each worker once it is ready
     lines = [f"ready: API on http://{host}:{port}, {workers} worker(s), Redis port {redis_port} (data in {data_dir}); Ctrl-C stops all"]
     if dev_key is not None:
         kept = "the same key as last time" if dev_key.reused else "new"
@@ -116,16 +136,16 @@ def run(
     redis_process = start_redis(data_dir, redis_port)
     worker_processes: list[subprocess.Popen[bytes]] = []
     try:
-        os.environ.setdefault("MODERATION_REDIS_URL", f"redis://127.0.0.1:{redis_port}/0")
+        # prometheus_client reads this variable itself, in this process and in the workers it starts.
         os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str((data_dir / "metrics").resolve()))
         prepare_multiprocess_dir()
         logging.getLogger("moderation_service").addHandler(watch.log_handler())
-        worker_processes = start_workers(workers, {}, stderr=subprocess.PIPE)
+        worker_processes = start_workers(workers, settings.redis.url, stderr=subprocess.PIPE)
         for process in worker_processes:
             assert process.stderr is not None
             watch.forward(process.stderr, sys.stderr.buffer)
         watch.announce(f"http://{host}:{port}/readyz", lines, _say)
-        uvicorn.run("moderation_service.api.app:create_app", factory=True, host=host, port=port)
+        _serve_api(settings, host, port, 1)
     finally:
         stop(worker_processes)
         stop([redis_process])
@@ -141,26 +161,23 @@ def _exit_cleanly(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
-def _directory(settings: Settings, rule_file: Path) -> Any:
-    from moderation_service.signposting import load_directory
-
-    beside = rule_file.resolve().parent / "signposting"
-    return load_directory(beside if beside.is_dir() else settings.rules_dir / "signposting")
+def _print_problems(exc: RulebookError) -> None:
+    for problem in exc.problems:
+        err.print(str(problem), markup=False, highlight=False)
 
 
 @rules_app.command("check")
 def rules_check(files: Annotated[list[Path], typer.Argument(help="rule files to validate")]) -> None:
     """Validate rule files: exit 0 when all are valid, else one line per problem and exit 2."""
-    from moderation_service.rulebook import load_rulebook
+    from moderation_service.service.rule_files import check_rule_file
 
     failed = False
     for path in files:
         try:
-            book = load_rulebook(path, rules_dir=Settings().rules_dir)
+            book = check_rule_file(path, load_settings().rules.rules_dir)
         except RulebookError as exc:
             failed = True
-            for problem in exc.problems:
-                err.print(str(problem), markup=False, highlight=False)
+            _print_problems(exc)
             continue
         out.print(f"ok {path}: rulebook {book.name} version {book.version}, {len(book.rules)} rules, {len(book.tests)} tests")
     raise typer.Exit(2 if failed else 0)
@@ -169,25 +186,13 @@ def rules_check(files: Annotated[list[Path], typer.Argument(help="rule files to 
 @rules_app.command("test")
 def rules_test(file: Annotated[Path, typer.Argument(help="rule file whose tests to run")]) -> None:
     """Run the file's own tests (rules and crisis grammars); print failures in a table and exit 1 if any."""
-    from moderation_service.crisis import CrisisDetector, load_grammars
-    from moderation_service.rulebook import load_rulebook
-    from moderation_service.rulebook.testing import run_rule_tests
+    from moderation_service.service.rule_files import run_file_tests
 
-    settings = Settings()
-    directory = _directory(settings, file)
     try:
-        book = load_rulebook(file, directory.helpline_numbers(), settings.rules_dir)
+        total, failures = run_file_tests(file, load_settings().rules.rules_dir)
     except RulebookError as exc:
-        for problem in exc.problems:
-            err.print(str(problem), markup=False, highlight=False)
+        _print_problems(exc)
         raise typer.Exit(2) from exc
-    try:
-        crisis = CrisisDetector(load_grammars(settings.rules_dir / "crisis"))
-    except RulebookError as exc:
-        for problem in exc.problems:
-            err.print(str(problem), markup=False, highlight=False)
-        raise typer.Exit(2) from exc
-    total, failures = run_rule_tests(book, directory, crisis)
     failing_tests = len({f.index for f in failures})
     if failures:
         # Counted in tests, as in the summary line; a test can fail on several expectations (one row each).
@@ -208,19 +213,16 @@ def rules_render(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="write here instead of stdout")] = None,
 ) -> None:
     """Print the code of conduct members read, generated from the enforced rulebook."""
-    from moderation_service.rulebook import load_rulebook
-    from moderation_service.rulebook.render import render_html, render_markdown
+    from moderation_service.service.rule_files import render_rule_file
 
     if format not in ("md", "html"):
         err.print("--format must be md or html")
         raise typer.Exit(2)
     try:
-        book = load_rulebook(file, rules_dir=Settings().rules_dir)
+        text = render_rule_file(file, "md" if format == "md" else "html", load_settings().rules.rules_dir)
     except RulebookError as exc:
-        for problem in exc.problems:
-            err.print(str(problem), markup=False, highlight=False)
+        _print_problems(exc)
         raise typer.Exit(2) from exc
-    text = render_markdown(book) if format == "md" else render_html(book)
     if output is None:
         sys.stdout.write(text)
     else:
@@ -269,7 +271,7 @@ def classify(
     """Moderate a file of posts (backfills, evaluation); malformed lines are reported and skipped."""
     from moderation_service.classify_file import classify_lines
 
-    settings = Settings().model_copy(update={"classifier_timeout_s": None})  # a backfill waits for every model run
+    settings = _no_time_limit(load_settings())  # a backfill waits for every model run
     try:
         bad = classify_lines(settings, input, output, rulebook, batch_size, err)
     except ModerationError as exc:
@@ -285,11 +287,11 @@ app.add_typer(models_app, name="models")
 @models_app.command("build")
 def models_build() -> None:
     """Build the int8 ONNX file for the embedded model into the local cache (done on first use otherwise)."""
-    from moderation_service.classifiers.embedded import ensure_onnx
+    from moderation_service.bootstrap import ensure_models
 
-    settings = Settings()
-    target, built = ensure_onnx(settings.models_dir / "embedded", settings.cache_dir)
-    out.print(f"built {target}" if built else f"up to date: {target}", highlight=False)
+    models = load_settings().models
+    built = ensure_models(models.model_copy(update={"classifiers": ["embedded"]}))
+    out.print(f"built {built[0]}" if built else f"up to date in {models.cache_dir}", highlight=False)
 
 
 @app.command()
@@ -347,22 +349,26 @@ def train_risk_heads(
     from moderation_service.training.risk_heads import HeadsConfig
     from moderation_service.training.risk_heads import train_risk_heads as run
 
-    settings = Settings()
+    settings = load_settings()
     for folder, what in ((corpus, "crisis corpus"), (datasets, "shared datasets")):
         if not folder.is_dir():
             err.print(f"{what} not found at {folder}: pass --{'corpus' if what == 'crisis corpus' else 'datasets'} PATH", markup=False)
             raise typer.Exit(2)
-    cfg = HeadsConfig(corpus, datasets, settings.models_dir / "embedded", output, settings.cache_dir, seed=seed)
+    cfg = HeadsConfig(corpus, datasets, settings.models.models_dir / "embedded", output, settings.models.cache_dir, seed=seed)
     meta = run(cfg, lambda message: err.print(message, highlight=False))
     sys.stdout.write(json.dumps(meta["dev_metrics"], indent=1) + "\n")
-    err.print(f"written {output / 'risk_heads.json'}; copy it into {settings.models_dir / 'embedded'} to ship it")
+    err.print(f"written {output / 'risk_heads.json'}; copy it into {settings.models.models_dir / 'embedded'} to ship it")
+
+
+def _no_time_limit(settings: Settings) -> Settings:
+    return settings.model_copy(update={"pipeline": settings.pipeline.model_copy(update={"classifier_timeout_s": None})})
 
 
 def _classifier_and_pipeline(settings: Settings) -> tuple[Any, Any]:
-    from moderation_service.api.app import build_pipeline
+    from moderation_service.bootstrap import build_pipeline
 
-    settings = settings.model_copy(update={"classifiers": settings.classifiers or "embedded", "classifier_timeout_s": None})
-    pipeline = build_pipeline(settings)
+    models = settings.models.model_copy(update={"classifiers": settings.models.classifiers or ["embedded"]})
+    pipeline = build_pipeline(_no_time_limit(settings).model_copy(update={"models": models}))
     return pipeline.classifiers[0], pipeline
 
 
@@ -397,14 +403,14 @@ def evaluate(
     if crisis_dev:
         from moderation_service.training.risk_heads import HeadsConfig, evaluate_levels
 
-        settings = Settings()
+        settings = load_settings()
         corpus = Path("models/training_data/crisis")
         check_datasets(datasets)
-        cfg = HeadsConfig(corpus, datasets, settings.models_dir / "embedded", out_dir, settings.cache_dir)
+        cfg = HeadsConfig(corpus, datasets, settings.models.models_dir / "embedded", out_dir, settings.models.cache_dir)
         _, pipeline = _classifier_and_pipeline(settings)
         sys.stdout.write(json.dumps(evaluate_levels(cfg, pipeline), indent=1) + "\n")
         return
-    classifier, pipeline = _classifier_and_pipeline(Settings())
+    classifier, pipeline = _classifier_and_pipeline(load_settings())
     if suite:
         handwritten = Path("models/training_data/handwritten.yaml")
         report = evaluate_suite(datasets, handwritten, classifier, pipeline, out_dir, lambda name: err.print(f"evaluating {name}"))
@@ -425,7 +431,7 @@ def _run_functional(name: str, suites_dir: Path, out_dir: Path) -> None:
         known = sorted(p.name for p in suites_dir.iterdir() if p.is_dir()) if suites_dir.is_dir() else []
         err.print(f"no functional suite {name!r} in {suites_dir}/ (known: {', '.join(known) or 'none'})", markup=False)
         raise typer.Exit(2)
-    _, pipeline = _classifier_and_pipeline(Settings())
+    _, pipeline = _classifier_and_pipeline(load_settings())
     try:
         report, _ = run_suite(name, folder, pipeline, lambda func: err.print(f"  {func}", highlight=False))
     except RulebookError as exc:
@@ -470,9 +476,9 @@ def feedback_export(
     """Write every stored moderator feedback record (no post text is ever stored with it)."""
     import csv
 
-    from moderation_service.queue import store_from_settings
+    from moderation_service.bootstrap import build_store
 
-    store = store_from_settings(Settings())
+    store = build_store(load_settings())
     if store is None:
         err.print(
             "no Redis configured: set MODERATION_REDIS_URL; for `make run` that is "
@@ -489,13 +495,13 @@ def feedback_export(
     try:
         if format == "jsonl":
             for record in records:
-                sink.write(json.dumps(record) + "\n")
+                sink.write(json.dumps(record.model_dump(mode="json")) + "\n")
         else:
             columns = ["decision_id", "outcome", "final_action", "categories", "note", "key_id", "created_at"]
             writer = csv.DictWriter(sink, fieldnames=columns, extrasaction="ignore")
             writer.writeheader()
             for record in records:
-                writer.writerow({**record, "categories": ";".join(record.get("categories", []))})
+                writer.writerow({**record.model_dump(mode="json"), "categories": ";".join(record.categories)})
     finally:
         if output:
             sink.close()

@@ -1,94 +1,192 @@
-"""Settings from ``MODERATION_*`` environment variables, validated; built by the app factory.
+"""Settings from ``MODERATION_*`` environment variables, in groups, validated; read only by ``bootstrap``.
 
-Unsafe values are refused rather than tolerated: the fallback decision may never be ``allow``.
+Each group reads the same flat variable names the README documents; lists are real lists (written
+comma-separated in the environment). Unsafe values and combinations are refused rather than
+tolerated: the fallback decision may never be ``allow``, callbacks may not go out unsigned.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from moderation_service.decision import Action
+from moderation_service.core.options import ClassifierOptions, PipelineOptions, default_rules_dir
 
-__all__ = ["Settings", "default_rules_dir"]
+__all__ = [
+    "ApiSettings",
+    "CoralSettings",
+    "ModelSettings",
+    "PipelineSettings",
+    "QueueSettings",
+    "RedisSettings",
+    "RulesSettings",
+    "Settings",
+    "WebhookSettings",
+]
+
+_PLACEHOLDERS = {"changethis", "changeme", "secret", "password"}
 
 
-def default_rules_dir() -> Path:
-    """The ``rules/`` folder shipped beside the package (repository checkout or image)."""
-    return Path(__file__).resolve().parent.parent / "rules"
+def _comma_list(value: Any) -> Any:
+    """``"a, b"`` from the environment; a list passed in code stays as it is."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MODERATION_", extra="ignore")
+def _group(prefix: str = "MODERATION_") -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, extra="ignore", populate_by_name=True, frozen=True)
+
+
+class PipelineSettings(PipelineOptions, BaseSettings):
+    model_config = _group()
+
+
+class ModelSettings(ClassifierOptions, BaseSettings):
+    model_config = _group()
+
+    classifiers: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["embedded"], description="classifier names or module:factory; empty for rules only"
+    )
+    classifier_threads: int = Field(default=16, ge=1, le=256, description="threads shared by every model call in a process")
+
+    @field_validator("classifiers", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        return _comma_list(value)
+
+    def options(self) -> ClassifierOptions:
+        """The part classifier factories see (not the whole settings)."""
+        return ClassifierOptions(**self.model_dump(include=set(ClassifierOptions.model_fields)))
+
+
+class RulesSettings(BaseSettings):
+    model_config = _group()
 
     rules_dir: Path = Field(default_factory=default_rules_dir)
     default_rulebook: str = "peer-support"
-    default_locale: str = "en-GB"
-    max_text_chars: int = Field(default=20_000, ge=1, le=1_000_000)
-    max_batch: int = Field(default=64, ge=1, le=1000)
-    max_body_bytes: int = Field(default=8 << 20, ge=1024)
-    classifiers: str = Field(default="embedded", description="comma-separated classifier names; empty for rules only")
-    classifier_timeout_s: float | None = Field(default=2.0, gt=0, description="model time budget per post; unset: no limit")
-    classifier_timeout_per_kchar_s: float = Field(default=0.25, ge=0, description="added to the budget per 1,000 characters")
-    classifier_threads: int = Field(default=16, ge=1, le=256)
-    model_threads: int = Field(default=1, ge=1, le=64, description="ONNX Runtime intra-op threads per model")
-    fallback_action: Action = Action.hold
+
+
+class ApiSettings(BaseSettings):
+    model_config = _group()
+
     api_keys_file: Path | None = None
     api_keys: str = Field(default="", description="hashed key lines, newline-separated")
-    models_dir: Path = Field(default_factory=lambda: default_rules_dir().parent / "models")
-    cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "moderation-service")
-    detoxify_checkpoint: Path | None = None
-    detoxify_config_dir: Path | None = Field(default=None, description="local folder with the checkpoint's HF config + tokenizer")
-    log_level: str = "INFO"
+    max_batch: int = Field(default=64, ge=1, le=1000)
+    max_body_bytes: int = Field(default=8 << 20, ge=1024)
+    max_submission_batch: int = Field(default=500, ge=1, le=5000)
 
-    # Queue, store and webhooks (Redis).
-    redis_url: str | None = Field(default=None, description="redis://host:port/db; unset: no queue routes")
-    redis_sentinels: str = Field(default="", description="host:port,host:port of Redis Sentinels (overrides redis_url)")
-    redis_sentinel_service: str = "mymaster"
-    queue_name: str = "moderation"
+
+class RedisSettings(BaseSettings):
+    model_config = _group("MODERATION_REDIS_")
+
+    url: str | None = Field(default=None, description="redis://host:port/db; unset: no queue routes")
+    sentinels: Annotated[list[str], NoDecode] = Field(default_factory=list, description="host:port of Redis Sentinels (overrides url)")
+    sentinel_service: str = "mymaster"
+
+    @field_validator("sentinels", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        return _comma_list(value)
+
+    @field_validator("sentinels")
+    @classmethod
+    def _host_port(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            host, _, port = entry.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"a sentinel must be host:port, got {entry!r}")
+        return value
+
+
+class QueueSettings(BaseSettings):
+    model_config = _group()
+
+    queue_name: str = Field(default="moderation", pattern=r"^[a-z0-9_\-]+$")
     text_ttl_s: int = Field(default=7 * 24 * 3600, ge=60, description="how long submitted text is kept")
     record_ttl_s: int = Field(default=180 * 24 * 3600, ge=3600, description="how long decision records (no text) are kept")
     job_lease_s: float = Field(default=60.0, gt=0, description="a running job not finished by then is re-queued")
     max_attempts: int = Field(default=3, ge=1, le=20)
     requeue_stale_after_s: float = Field(default=120.0, gt=0, description="a queued submission not started by then is re-queued")
     reaper_interval_s: float = Field(default=1.0, gt=0)
-    worker_class: str = Field(default="simple", pattern="^(simple|fork)$", description="simple: jobs run in the preloaded process")
+    worker_class: Literal["simple", "fork"] = Field(default="simple", description="simple: jobs run in the preloaded process")
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535, description="serve a worker's /metrics here")
-    max_submission_batch: int = Field(default=500, ge=1, le=5000)
-    webhook_secret: str = Field(default="", description="HMAC-SHA256 key for X-Moderation-Signature")
-    callback_allowed_hosts: str = Field(default="", description="comma-separated host names (or *.domain) callbacks may go to")
-    webhook_max_attempts: int = Field(default=8, ge=1, le=30)
-    webhook_backoff_base_s: float = Field(default=2.0, gt=0)
-    webhook_backoff_max_s: float = Field(default=600.0, gt=0)
-    webhook_timeout_s: float = Field(default=5.0, gt=0)
 
-    # Coral external moderation phase.
-    coral_secrets: dict[str, list[str]] = Field(
-        default_factory=dict, description='JSON: {"<tenantID>": ["<signing secret>", "<previous secret>"]}'
+    @property
+    def webhook_queue_name(self) -> str:
+        return f"{self.queue_name}-webhooks"
+
+    @model_validator(mode="after")
+    def _retention_outlives_text(self) -> QueueSettings:
+        if self.record_ttl_s < self.text_ttl_s:
+            raise ValueError("record_ttl_s must be at least text_ttl_s: a decision may not vanish before its post's text")
+        return self
+
+
+class WebhookSettings(BaseSettings):
+    model_config = _group("MODERATION_WEBHOOK_")
+
+    secret: str = Field(default="", description="HMAC-SHA256 key for X-Moderation-Signature")
+    callback_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("callback_allowed_hosts", "MODERATION_CALLBACK_ALLOWED_HOSTS"),
+        description="host names (or *.domain) callbacks may go to",
     )
-    coral_rulebook: str | None = Field(default=None, description="rulebook for Coral comments (default: the default rulebook)")
-    coral_withhold_staff: bool = Field(default=False, description="apply hold/escalate to STAFF, MODERATOR and ADMIN authors")
+    max_attempts: int = Field(default=8, ge=1, le=30)
+    backoff_base_s: float = Field(default=2.0, gt=0)
+    backoff_max_s: float = Field(default=600.0, gt=0)
+    timeout_s: float = Field(default=5.0, gt=0)
 
-    @field_validator("webhook_secret")
+    @field_validator("callback_allowed_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value: Any) -> Any:
+        value = _comma_list(value)
+        return [host.strip().lower() for host in value] if isinstance(value, list) else value
+
+    @field_validator("secret")
     @classmethod
     def _secret_not_placeholder(cls, value: str) -> str:
-        if value and (len(value) < 16 or value.lower() in {"changethis", "changeme", "secret", "password"}):
+        if value and (len(value) < 16 or value.lower() in _PLACEHOLDERS):
             raise ValueError("webhook_secret must be at least 16 characters and not a placeholder")
         return value
 
-    @property
-    def allowed_callback_hosts(self) -> list[str]:
-        return [h.strip().lower() for h in self.callback_allowed_hosts.split(",") if h.strip()]
+    @model_validator(mode="after")
+    def _safe(self) -> WebhookSettings:
+        if self.callback_allowed_hosts and not self.secret:
+            raise ValueError("MODERATION_CALLBACK_ALLOWED_HOSTS needs MODERATION_WEBHOOK_SECRET: callbacks may not go out unsigned")
+        if self.backoff_max_s < self.backoff_base_s:
+            raise ValueError("webhook_backoff_max_s must be at least webhook_backoff_base_s")
+        return self
 
-    @field_validator("fallback_action")
-    @classmethod
-    def _fallback_is_safe(cls, value: Action) -> Action:
-        if value is Action.allow:
-            raise ValueError("fallback_action must be hold or escalate: a failed check may not publish a post unseen")
-        return value
 
-    @property
-    def classifier_names(self) -> list[str]:
-        return [name.strip() for name in self.classifiers.split(",") if name.strip()]
+class CoralSettings(BaseSettings):
+    model_config = _group("MODERATION_CORAL_")
+
+    secrets: dict[str, list[str]] = Field(default_factory=dict, description='JSON: {"<tenantID>": ["<secret>", "<previous secret>"]}')
+    rulebook: str | None = Field(default=None, description="rulebook for Coral comments (default: the default rulebook)")
+    withhold_staff: bool = Field(default=False, description="apply hold/escalate to STAFF, MODERATOR and ADMIN authors")
+
+
+class Settings(BaseSettings):
+    """Every group; ``Settings()`` reads the environment, ``Settings(queue=QueueSettings(...))`` overrides a group."""
+
+    model_config = SettingsConfigDict(env_prefix="MODERATION_", extra="ignore", frozen=True)
+
+    log_level: str = "INFO"
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    models: ModelSettings = Field(default_factory=ModelSettings)
+    rules: RulesSettings = Field(default_factory=RulesSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    coral: CoralSettings = Field(default_factory=CoralSettings)
+
+    @model_validator(mode="after")
+    def _queue_outlasts_lease(self) -> Settings:
+        if self.queue.requeue_stale_after_s < self.queue.reaper_interval_s:
+            raise ValueError("requeue_stale_after_s must be at least reaper_interval_s")
+        return self

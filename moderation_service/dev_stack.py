@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from moderation_service.config import Settings
+from moderation_service.config import ModelSettings
 from moderation_service.errors import AuthError, ConfigError
 from moderation_service.keys import SCOPES, ApiKey, KeyStore, generate_key
 
@@ -74,20 +74,19 @@ def _silenced() -> Iterator[None]:
         os.close(saved[1])
 
 
-def build_models_quietly(settings: Settings, say: Callable[[str], None]) -> None:
+def build_models_quietly(models: ModelSettings, say: Callable[[str], None]) -> None:
     """Build the embedded model's ONNX file here, once, before the API and workers start and look for it."""
-    if "embedded" not in settings.classifier_names:
-        return
-    from moderation_service.classifiers.embedded import ensure_onnx, onnx_path
+    from moderation_service.bootstrap import ensure_models, models_to_build
 
-    model_dir = settings.models_dir / "embedded"
-    if onnx_path(model_dir, settings.cache_dir).exists():
+    missing = models_to_build(models)
+    if not missing:
         return
-    say(f"first start: building the embedded model's int8 ONNX file into {settings.cache_dir} (about 30 s)...")
+    say(f"first start: building the embedded model's int8 ONNX file into {models.cache_dir} (about 30 s)...")
     started = time.monotonic()
     with _silenced():
-        path, built = ensure_onnx(model_dir, settings.cache_dir)
-    say(f"built {path.name} in {time.monotonic() - started:.0f} s" if built else f"found {path.name} (built by another process)")
+        built = ensure_models(models)
+    name = missing[0].name
+    say(f"built {name} in {time.monotonic() - started:.0f} s" if built else f"found {name} (built by another process)")
 
 
 @dataclass(frozen=True)

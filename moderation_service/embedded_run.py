@@ -7,7 +7,6 @@ the same code as separate ``serve`` and ``worker`` processes against ``MODERATIO
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -46,10 +45,13 @@ def start_redis(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     raise ConfigError("redis-server did not start within 20 s")
 
 
-def start_workers(count: int, env: dict[str, str], stderr: int | None = None) -> list[subprocess.Popen[bytes]]:
-    """Worker processes in their own sessions, so a terminal's Ctrl-C reaches only `run`, which stops them in order."""
-    command = [sys.executable, "-m", "moderation_service", "worker"]
-    return [subprocess.Popen(command, env={**os.environ, **env}, stderr=stderr, start_new_session=True) for _ in range(count)]
+def start_workers(count: int, redis_url: str | None, stderr: int | None = None) -> list[subprocess.Popen[bytes]]:
+    """Worker processes for this Redis, told so on their command line (not through the environment).
+
+    Each in its own session, so a terminal's Ctrl-C reaches only `run`, which stops them in order.
+    """
+    args = [sys.executable, "-m", "moderation_service", "worker", *(["--redis-url", redis_url] if redis_url else [])]
+    return [subprocess.Popen(args, stderr=stderr, start_new_session=True) for _ in range(count)]
 
 
 def stop(processes: list[subprocess.Popen[bytes]], timeout: float = 15) -> None:

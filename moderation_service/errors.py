@@ -6,7 +6,11 @@
     ├── UnknownRulebookError   a community with no rulebook
     ├── InputError             a request the pipeline refuses
     │   └── TextTooLongError   text over the configured limit (HTTP 413)
+    ├── NotFoundError          no such submission, decision or open escalation (404)
     ├── ClassifierError        a model that failed or timed out (the pipeline degrades, never raises)
+    ├── StoreError             the decision store (Redis)
+    │   ├── StoreUnavailable   Redis cannot be reached (503 + Retry-After)
+    │   └── IdempotencyConflict the same post_id submitted before with other text (409)
     └── AuthError              missing or invalid API key (401)
         └── ForbiddenError     a valid key without the scope (403)
 
@@ -23,10 +27,14 @@ __all__ = [
     "ClassifierError",
     "ConfigError",
     "ForbiddenError",
+    "IdempotencyConflict",
     "InputError",
     "ModerationError",
+    "NotFoundError",
     "Problem",
     "RulebookError",
+    "StoreError",
+    "StoreUnavailable",
     "TextTooLongError",
     "UnknownRulebookError",
 ]
@@ -81,8 +89,24 @@ class TextTooLongError(InputError):
         super().__init__(f"text has {length} characters; the limit is {limit}")
 
 
+class NotFoundError(ModerationError):
+    """What a request names does not exist (or its record has expired)."""
+
+
 class ClassifierError(ModerationError):
     pass
+
+
+class StoreError(ModerationError):
+    """Base of the decision store's errors; Redis errors are wrapped into these where they enter."""
+
+
+class StoreUnavailable(StoreError):
+    """Redis cannot be reached; the API answers 503 with Retry-After."""
+
+
+class IdempotencyConflict(StoreError):
+    """The same (key, post_id) was submitted before with a different text."""
 
 
 class AuthError(ModerationError):

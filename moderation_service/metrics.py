@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +19,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, mult
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from moderation_service.decision import Decision
+from moderation_service.core.decision import Decision
 
 if TYPE_CHECKING:
+    from moderation_service.core.pipeline import ModelVersion
     from moderation_service.store import Store
 
 __all__ = ["Metrics", "QueueCollector", "create_metrics", "prepare_multiprocess_dir", "scrape_registry"]
@@ -44,7 +44,7 @@ class Metrics:
     versions: Gauge
 
     def observe_decision(self, decision: Decision) -> None:
-        """Count a decision and time its stages (called by the pipeline for every post)."""
+        """Count a decision and time its stages: called by the service layer once per post judged."""
         self.decisions.labels(action=decision.action.value).inc()
         for category in {r.category for r in decision.reasons}:
             self.decision_categories.labels(category=category, action=decision.action.value).inc()
@@ -57,12 +57,11 @@ class Metrics:
             if stage != "total":
                 self.stage_latency.labels(stage=stage).observe(ms / 1000)
 
-    def set_versions(self, rulebooks: Iterable[tuple[str, str]], models: Iterable[str]) -> None:
+    def set_versions(self, rulebooks: Iterable[tuple[str, str]], models: Iterable[ModelVersion]) -> None:
         for name, version in rulebooks:
             self.versions.labels(kind="rulebook", name=name, version=version).set(1)
         for model in models:
-            name, _, version = model.partition("@")
-            self.versions.labels(kind="model", name=name, version=version).set(1)
+            self.versions.labels(kind="model", name=model.name, version=model.version).set(1)
 
 
 def create_metrics(registry: CollectorRegistry) -> Metrics:
@@ -100,8 +99,6 @@ class QueueCollector(Collector):
         self.queue_names = queue_names
 
     def collect(self) -> Iterator[Metric]:
-        from moderation_service.store import PENDING, StoreUnavailable
-
         depth = GaugeMetricFamily("moderation_queue_depth", "Jobs waiting in the queue", labels=["queue"])
         oldest = GaugeMetricFamily("moderation_queue_oldest_age_seconds", "Age of the oldest unfinished submission")
         open_count = GaugeMetricFamily("moderation_escalations_open", "Escalations waiting for a person", labels=["priority"])
@@ -110,22 +107,21 @@ class QueueCollector(Collector):
         )
         up = GaugeMetricFamily("moderation_store_up", "Whether Redis answered this scrape")
         try:
-            redis = self.store.redis
-            for name in self.queue_names:
-                depth.add_metric([name], float(redis.llen(f"rq:queue:{name}")))
-            first = redis.zrange(PENDING, 0, 0, withscores=True)
-            oldest.add_metric([], time.time() - float(first[0][1]) if first else 0.0)
+            stats = self.store.queue_stats(self.queue_names)
+            for name, count in stats.depth.items():
+                depth.add_metric([name], float(count))
+            oldest.add_metric([], stats.oldest_pending_age_s)
             counts = {"urgent": 0, "normal": 0}
             ages = {"urgent": 0.0, "normal": 0.0}
-            for item in self.store.open_escalations(limit=10_000):  # oldest first
-                priority = item["priority"]
+            for item in stats.open_escalations:  # oldest first
+                priority = item.priority.value
                 counts[priority] = counts.get(priority, 0) + 1
-                ages[priority] = max(ages.get(priority, 0.0), float(item["age_seconds"]))
+                ages[priority] = max(ages.get(priority, 0.0), item.age_seconds)
             for priority, count in counts.items():
                 open_count.add_metric([priority], float(count))
                 open_age.add_metric([priority], ages[priority])
             up.add_metric([], 1.0)
-        except (StoreUnavailable, OSError, Exception):  # a scrape must never fail because Redis is down
+        except Exception:  # a scrape must never fail because Redis is down
             up.add_metric([], 0.0)
             yield up
             return

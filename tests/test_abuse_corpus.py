@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from moderation_service.normalise import normalise
-from moderation_service.rulebook import Rulebook, load_rulebook
-from moderation_service.rulebook.matcher import AuthorFacts
+from moderation_service.core.normalise import normalise
+from moderation_service.core.rulebook import Rulebook, load_rulebook
+from moderation_service.core.rulebook.matcher import AuthorFacts
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "models" / "training_data" / "abuse"

@@ -1,4 +1,4 @@
-"""The synchronous API through real HTTP against a uvicorn server process."""
+"""The synchronous API: in-process (``TestClient``), and a few checks end to end against a uvicorn process."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ import os
 import signal
 import time
 
-import httpx
 import pytest
 
-from tests.conftest import Keys, Server
+from tests.conftest import Api, Keys, Server
 
 DISTINCTIVE = "Zebra-marmalade-7731 I want to die"
 
@@ -22,8 +21,8 @@ def test_health_is_open_and_ready_lists_versions(server: Server) -> None:
     assert ready["status"] == "ready" and "peer-support" in ready["rulebooks"] and ready["models"] == ["fake@0"]
 
 
-def test_allow_for_everyday_health_talk(server: Server, keys: Keys) -> None:
-    with server.client(keys.moderate) as c:
+def test_allow_for_everyday_health_talk(api: Api, keys: Keys) -> None:
+    with api.client(keys.moderate) as c:
         r = c.post("/v1/moderate", json={"text": "This pain is killing me but my painkillers help", "post_id": "p1"})
     body = r.json()
     assert r.status_code == 200
@@ -32,9 +31,9 @@ def test_allow_for_everyday_health_talk(server: Server, keys: Keys) -> None:
     assert set(body["timings_ms"]) >= {"normalise", "rules", "policy", "total", "model:fake"}
 
 
-def test_hold_with_span_in_title(server: Server, keys: Keys) -> None:
+def test_hold_with_span_in_title(api: Api, keys: Keys) -> None:
     title = "Y0U 1D10T"
-    with server.client(keys.moderate) as c:
+    with api.client(keys.moderate) as c:
         body = c.post("/v1/moderate", json={"title": title, "text": "read the thread"}).json()
     assert body["action"] == "hold" and body["publish"] is False
     [reason] = body["reasons"]
@@ -42,8 +41,8 @@ def test_hold_with_span_in_title(server: Server, keys: Keys) -> None:
     assert title[reason["span"]["start"] : reason["span"]["end"]] == "Y0U 1D10T"
 
 
-def test_distress_escalates_signposts_by_locale_and_keeps_post(server: Server, keys: Keys) -> None:
-    with server.client(keys.moderate) as c:
+def test_distress_escalates_signposts_by_locale_and_keeps_post(api: Api, keys: Keys) -> None:
+    with api.client(keys.moderate) as c:
         us = c.post("/v1/moderate", json={"text": "I want to die", "locale": "en-US"}).json()
         unknown = c.post("/v1/moderate", json={"text": "I want to die", "locale": "xx-ZZ"}).json()
     assert us["action"] == "escalate" and us["priority"] == "normal" and us["publish"] is True
@@ -53,14 +52,14 @@ def test_distress_escalates_signposts_by_locale_and_keeps_post(server: Server, k
     assert any(res["id"] == "find-a-helpline" for res in unknown["signposting"]["resources"])
 
 
-def test_imminent_is_urgent_and_withheld(server: Server, keys: Keys) -> None:
-    with server.client(keys.moderate) as c:
+def test_imminent_is_urgent_and_withheld(api: Api, keys: Keys) -> None:
+    with api.client(keys.moderate) as c:
         body = c.post("/v1/moderate", json={"text": "this is my last post, I'm going to kill myself tonight"}).json()
     assert (body["action"], body["priority"], body["publish"], body["distress_level"]) == ("escalate", "urgent", False, "imminent")
 
 
-def test_model_scores_go_through_rulebook_thresholds(server: Server, keys: Keys) -> None:
-    with server.client(keys.moderate) as c:
+def test_model_scores_go_through_rulebook_thresholds(api: Api, keys: Keys) -> None:
+    with api.client(keys.moderate) as c:
         toxic = c.post("/v1/moderate", json={"text": "[fake toxicity=0.97] whatever"}).json()
         mild = c.post("/v1/moderate", json={"text": "[fake toxicity=0.2] whatever"}).json()
         suicidal = c.post("/v1/moderate", json={"text": "[fake level.imminent=0.99] words"}).json()
@@ -71,8 +70,8 @@ def test_model_scores_go_through_rulebook_thresholds(server: Server, keys: Keys)
 
 
 @pytest.mark.parametrize("instruction", ["[fake fail]", "[fake sleep=3]"])
-def test_classifier_failure_or_timeout_degrades_to_hold(server: Server, keys: Keys, instruction: str) -> None:
-    with server.client(keys.moderate) as c:
+def test_classifier_failure_or_timeout_degrades_to_hold(api: Api, keys: Keys, instruction: str) -> None:
+    with api.client(keys.moderate) as c:
         r = c.post("/v1/moderate", json={"text": f"{instruction} a kind post"})
     body = r.json()
     assert r.status_code == 200
@@ -80,16 +79,16 @@ def test_classifier_failure_or_timeout_degrades_to_hold(server: Server, keys: Ke
     assert [x["id"] for x in body["reasons"]] == ["moderation_degraded"]
 
 
-def test_batch_keeps_order(server: Server, keys: Keys) -> None:
+def test_batch_keeps_order(api: Api, keys: Keys) -> None:
     items = [{"text": "hello", "post_id": "a"}, {"text": "you idiot", "post_id": "b"}, {"text": "I want to die", "post_id": "c"}]
-    with server.client(keys.moderate) as c:
+    with api.client(keys.moderate) as c:
         r = c.post("/v1/moderate/batch", json={"items": items})
     assert r.status_code == 200
     assert [(x["post_id"], x["action"]) for x in r.json()["results"]] == [("a", "allow"), ("b", "hold"), ("c", "escalate")]
 
 
-def test_batch_over_limit_and_bad_item(server: Server, keys: Keys) -> None:
-    with server.client(keys.moderate) as c:
+def test_batch_over_limit_and_bad_item(api: Api, keys: Keys) -> None:
+    with api.client(keys.moderate) as c:
         big = c.post("/v1/moderate/batch", json={"items": [{"text": "x"}] * 65})
         bad = c.post("/v1/moderate/batch", json={"items": [{"text": "ok"}, {"text": "   "}]})
         empty = c.post("/v1/moderate/batch", json={"items": []})
@@ -114,8 +113,8 @@ def test_batch_over_limit_and_bad_item(server: Server, keys: Keys) -> None:
         (json.dumps({"text": "hi", "community": "nope"}).encode(), 404, "unknown_community"),
     ],
 )
-def test_bad_input_gets_a_problem_not_a_5xx(server: Server, keys: Keys, body: bytes, status: int, code: str) -> None:
-    with server.client(keys.moderate) as c:
+def test_bad_input_gets_a_problem_not_a_5xx(api: Api, keys: Keys, body: bytes, status: int, code: str) -> None:
+    with api.client(keys.moderate) as c:
         r = c.post("/v1/moderate", content=body, headers={"content-type": "application/json"})
     assert r.status_code == status, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
@@ -123,40 +122,40 @@ def test_bad_input_gets_a_problem_not_a_5xx(server: Server, keys: Keys, body: by
     assert problem["code"] == code and problem["status"] == status and problem["type"].endswith(code)
 
 
-def test_ten_thousand_emoji_are_fine(server: Server, keys: Keys) -> None:
-    with server.client(keys.moderate) as c:
+def test_ten_thousand_emoji_are_fine(api: Api, keys: Keys) -> None:
+    with api.client(keys.moderate) as c:
         r = c.post("/v1/moderate", json={"text": "😀" * 10_000})
     assert r.status_code == 200 and r.json()["action"] == "allow"
 
 
-def test_body_over_limit_is_413(server: Server, keys: Keys) -> None:
-    with server.client(keys.moderate) as c:
+def test_body_over_limit_is_413(api: Api, keys: Keys) -> None:
+    with api.client(keys.moderate) as c:
         r = c.post("/v1/moderate", content=b'{"text": "' + b"a" * (9 << 20) + b'"}', headers={"content-type": "application/json"})
     assert r.status_code == 413 and r.json()["code"] == "body_too_large"
 
 
-def test_unknown_community_lists_known_ones(server: Server, keys: Keys) -> None:
-    with server.client(keys.moderate) as c:
+def test_unknown_community_lists_known_ones(api: Api, keys: Keys) -> None:
+    with api.client(keys.moderate) as c:
         problem = c.post("/v1/moderate", json={"text": "hi", "community": "nope"}).json()
     assert problem["known"] == ["peer-support"]
 
 
-def test_auth(server: Server, keys: Keys) -> None:
-    with server.client(None) as c:
+def test_auth(api: Api, keys: Keys) -> None:
+    with api.client(None) as c:
         missing = c.post("/v1/moderate", json={"text": "hi"})
-    with server.client("msk_deadbeef_nope") as c:
+    with api.client("msk_deadbeef_nope") as c:
         wrong = c.post("/v1/moderate", json={"text": "hi"})
-    with server.client(keys.submit_only) as c:
+    with api.client(keys.submit_only) as c:
         scope = c.post("/v1/moderate", json={"text": "hi"})
-    with server.client(keys.moderate) as c:
+    with api.client(keys.moderate) as c:
         not_admin = c.post("/v1/rulebooks/reload")
     assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
     assert wrong.status_code == 401 and wrong.json()["code"] == "unauthorized"
     assert scope.status_code == 403 and not_admin.status_code == 403
 
 
-def test_rulebooks_code_of_conduct_and_signposting(server: Server, keys: Keys) -> None:
-    with server.client(keys.moderate) as c:
+def test_rulebooks_code_of_conduct_and_signposting(api: Api, keys: Keys) -> None:
+    with api.client(keys.moderate) as c:
         books = c.get("/v1/rulebooks").json()
         html = c.get("/v1/rulebooks/peer-support/code-of-conduct")
         md = c.get("/v1/rulebooks/peer-support/code-of-conduct", params={"format": "md"})
@@ -171,10 +170,10 @@ def test_rulebooks_code_of_conduct_and_signposting(server: Server, keys: Keys) -
     assert fallback["resources"] and fallback["country"] is None
 
 
-def test_reload_refuses_invalid_file_and_keeps_last_good(server: Server, keys: Keys) -> None:
-    path = server.rules_dir / "peer-support.yaml"
+def test_reload_refuses_invalid_file_and_keeps_last_good(api: Api, keys: Keys) -> None:
+    path = api.rules_dir / "peer-support.yaml"
     original = path.read_text()
-    with server.client(keys.admin) as c:
+    with api.client(keys.admin) as c:
         before = c.get("/v1/rulebooks").json()["rulebooks"][0]["version"]
         path.write_text(
             original.replace("action: hold\n    message: Please keep it kind.", "action: maybe\n    message: Please keep it kind.")
@@ -223,14 +222,15 @@ def test_no_post_text_or_author_id_in_logs(server: Server, keys: Keys) -> None:
     assert "Zebra-marmalade" not in log and "Quokka" not in log
 
 
-def test_validation_errors_do_not_echo_input(server: Server, keys: Keys) -> None:
-    with server.client(keys.moderate) as c:
+def test_validation_errors_do_not_echo_input(api: Api, keys: Keys) -> None:
+    with api.client(keys.moderate) as c:
         r = c.post("/v1/moderate", json={"text": 5, "title": ["Zebra-marmalade-7731"]})
     assert r.status_code == 422 and "Zebra" not in r.text
 
 
-def test_not_found_is_a_problem(server: Server) -> None:
-    r = httpx.get(f"{server.url}/nowhere")
+def test_not_found_is_a_problem(api: Api) -> None:
+    with api.client(None) as c:
+        r = c.get("/nowhere")
     assert r.status_code == 404 and r.json()["code"] == "not_found"
 
 
@@ -247,7 +247,7 @@ def test_not_found_is_a_problem(server: Server) -> None:
     ],
 )
 def test_crisis_decisions_over_http(
-    server: Server,
+    api: Api,
     keys: Keys,
     text: str,
     locale: str | None,
@@ -257,7 +257,7 @@ def test_crisis_decisions_over_http(
     publish: bool,
     dimensions: set[str],
 ) -> None:
-    with server.client(keys.moderate) as c:
+    with api.client(keys.moderate) as c:
         body = c.post("/v1/moderate", json={"text": text, **({"locale": locale} if locale else {})}).json()
     assert (body["distress_level"], body["action"], body["priority"], body["publish"]) == (level, action, priority, publish)
     assert dimensions <= set(body["risk_dimensions"])
@@ -271,8 +271,8 @@ def test_crisis_decisions_over_http(
             assert text[reason["span"]["start"] : reason["span"]["end"]].strip()
 
 
-def test_author_message_and_signposting_never_repeat_a_sentence(server: Server, keys: Keys) -> None:
-    with server.client(keys.moderate) as c:
+def test_author_message_and_signposting_never_repeat_a_sentence(api: Api, keys: Keys) -> None:
+    with api.client(keys.moderate) as c:
         bodies = [c.post("/v1/moderate", json={"text": t}).json() for t in ("I'm going to kill myself tonight", "I want to die")]
     for body in bodies:
         author = {s.strip() for s in body["author_message"].split(".") if s.strip()}
@@ -280,8 +280,8 @@ def test_author_message_and_signposting_never_repeat_a_sentence(server: Server, 
         assert not author & signpost
 
 
-def test_language_is_reported_and_unsupported_languages_are_flagged(server: Server, keys: Keys) -> None:
-    with server.client(keys.moderate) as c:
+def test_language_is_reported_and_unsupported_languages_are_flagged(api: Api, keys: Keys) -> None:
+    with api.client(keys.moderate) as c:
         es = c.post("/v1/moderate", json={"text": "Hola a todos, hoy mi artritis está fatal pero voy tirando"}).json()
         en = c.post("/v1/moderate", json={"text": "Hello all, my arthritis is bad today but I'm getting by"}).json()
     assert (es["language"], es["language_supported"], es["action"]) == ("es", False, "allow")

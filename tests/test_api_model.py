@@ -1,27 +1,41 @@
-"""The API with the real embedded model loaded in its lifespan, over HTTP."""
+"""The API with the real embedded model, in-process (the model is loaded once for the module)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from moderation_service.crisis import Dimension
-from tests.conftest import Keys, Server, start_server, stop_server
+from moderation_service.bootstrap import build_pipeline
+from moderation_service.config import ModelSettings, PipelineSettings
+from moderation_service.core.crisis import CrisisDetector, Dimension
+from moderation_service.core.pipeline import Pipeline
+from tests.conftest import Api, Keys, make_api, settings_for
+from tests.grammars import language_detector, shipped_grammars
 
 pytestmark = pytest.mark.model
 
 
 @pytest.fixture(scope="module")
-def model_server(tmp_path_factory: pytest.TempPathFactory, keys: Keys) -> Iterator[Server]:
-    running = start_server(
-        tmp_path_factory.mktemp("model"), keys, {"MODERATION_CLASSIFIERS": "embedded", "MODERATION_CLASSIFIER_TIMEOUT_S": "10"}
+def model_pipeline(shared_rules: Path, keys: Keys) -> Iterator[Pipeline]:
+    settings = settings_for(
+        shared_rules, keys, models=ModelSettings(classifiers=["embedded"]), pipeline=PipelineSettings(classifier_timeout_s=10)
     )
-    yield running
-    stop_server(running)
+    pipeline = build_pipeline(settings, crisis=CrisisDetector(shipped_grammars(), language_detector()))
+    yield pipeline
+    pipeline.close()
 
 
-def test_scores_and_model_version_in_every_decision(model_server: Server, keys: Keys) -> None:
+@pytest.fixture
+def model_server(model_pipeline: Pipeline, shared_rules: Path, keys: Keys) -> Api:
+    settings = settings_for(
+        shared_rules, keys, models=ModelSettings(classifiers=["embedded"]), pipeline=PipelineSettings(classifier_timeout_s=10)
+    )
+    return make_api(settings, model_pipeline)
+
+
+def test_scores_and_model_version_in_every_decision(model_server: Api, keys: Keys) -> None:
     with model_server.client(keys.moderate) as c:
         kind = c.post("/v1/moderate", json={"text": "Thank you all, this group has been a lifeline for me"}).json()
         nasty = c.post("/v1/moderate", json={"text": "You are a pathetic worthless excuse for a human being, nobody wants you"}).json()
@@ -35,14 +49,14 @@ def test_scores_and_model_version_in_every_decision(model_server: Server, keys: 
     assert ready["models"] == kind["models"]
 
 
-def test_long_post_at_the_limit_is_fine(model_server: Server, keys: Keys) -> None:
+def test_long_post_at_the_limit_is_fine(model_server: Api, keys: Keys) -> None:
     text = ("My knees were sore after the physio session but I am glad I went. " * 400)[:20_000]
     with model_server.client(keys.moderate) as c:
         r = c.post("/v1/moderate", json={"text": text})
     assert r.status_code == 200 and r.json()["action"] == "allow"
 
 
-def test_readme_crisis_example_with_the_real_model(model_server: Server, keys: Keys) -> None:
+def test_readme_crisis_example_with_the_real_model(model_server: Api, keys: Keys) -> None:
     """The README's imminent example, as the README prints it (grammar spans, emergency number first)."""
     text = "I cant do this anymore, ive got my tablets saved up"
     with model_server.client(keys.moderate) as c:

@@ -1,34 +1,28 @@
-"""Perspective and Coral clients, exactly as they call, against a running server."""
+"""Perspective and Coral clients, exactly as they call: in-process, and the third-party clients against a real server."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Literal
 
-import httpx
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from tests.conftest import Keys, Server, start_server, stop_server
-from tests.queue_support import RedisServer
+from moderation_service.config import CoralSettings
+from moderation_service.core.pipeline import Pipeline
+from tests.conftest import CORAL_NEW_SECRET as NEW_SECRET
+from tests.conftest import CORAL_OLD_SECRET as OLD_SECRET
+from tests.conftest import CORAL_TENANT as TENANT
+from tests.conftest import Api, Keys, Server, make_api, settings_for
 
-TENANT = "19ba5794-7eeb-4d46-a81b-c00c61672501"
-OLD_SECRET, NEW_SECRET = "ssc_old_0123456789abcdef", "ssc_new_fedcba9876543210"
 
-
-@pytest.fixture(scope="module")
-def compat(tmp_path_factory: pytest.TempPathFactory, keys: Keys) -> Iterator[tuple[Server, RedisServer]]:
-    tmp = tmp_path_factory.mktemp("compat")
-    redis_server = RedisServer(tmp / "redis")
-    redis_server.start()
-    env = {"MODERATION_REDIS_URL": redis_server.url, "MODERATION_CORAL_SECRETS": json.dumps({TENANT: [NEW_SECRET, OLD_SECRET]})}
-    server = start_server(tmp, keys, env)
-    yield server, redis_server
-    stop_server(server)
-    redis_server.stop()
+@pytest.fixture
+def compat(shared_pipeline: Pipeline, shared_rules: Path, keys: Keys, redis_url: str) -> Api:
+    coral = CoralSettings(secrets={TENANT: [NEW_SECRET, OLD_SECRET]})
+    return make_api(settings_for(shared_rules, keys, redis_url, coral=coral), shared_pipeline)
 
 
 # --- Perspective -------------------------------------------------------------------------------
@@ -39,10 +33,9 @@ THIRD_PARTY_SOCKETS = pytest.mark.filterwarnings("ignore::ResourceWarning", "ign
 
 
 @THIRD_PARTY_SOCKETS
-def test_google_api_python_client_works_unchanged(compat: tuple[Server, RedisServer], keys: Keys) -> None:
+def test_google_api_python_client_works_unchanged(server: Server, keys: Keys) -> None:
     from googleapiclient import discovery
 
-    server, _ = compat
     client = discovery.build(
         "commentanalyzer",
         "v1alpha1",
@@ -65,25 +58,24 @@ def test_google_api_python_client_works_unchanged(compat: tuple[Server, RedisSer
 
 
 @THIRD_PARTY_SOCKETS
-def test_perspective_pypi_client(compat: tuple[Server, RedisServer], keys: Keys) -> None:
+def test_perspective_pypi_client(server: Server, keys: Keys) -> None:
     from perspective import PerspectiveAPI
 
-    server, _ = compat
     client = PerspectiveAPI(keys.moderate)
     client.api_client.url = f"{server.url}/v1alpha1/{{endpoint}}"
     result = client.score("[fake identity_attack=0.77] words", tests=["IDENTITY_ATTACK", "TOXICITY"])
     assert result == {"IDENTITY_ATTACK": 0.77, "TOXICITY": 0.0}
 
 
-def analyze(server: Server, key: str | None, body: dict[str, Any]) -> httpx.Response:
-    return httpx.post(f"{server.url}/v1alpha1/comments:analyze", params={"key": key} if key else None, json=body)
+def analyze(api: Api, key: str | None, body: dict[str, Any]) -> Any:
+    with api.client(None) as c:
+        return c.post("/v1alpha1/comments:analyze", params={"key": key} if key else None, json=body)
 
 
-def test_span_annotations_and_threshold(compat: tuple[Server, RedisServer], keys: Keys) -> None:
-    server, _ = compat
+def test_span_annotations_and_threshold(compat: Api, keys: Keys) -> None:
     text = "Lovely to see you all. [fake toxicity=0.95] You are vile."
     body = {"comment": {"text": text}, "requestedAttributes": {"TOXICITY": {}, "THREAT": {"scoreThreshold": 0.5}}, "spanAnnotations": True}
-    response = analyze(server, keys.moderate, body).json()
+    response = analyze(compat, keys.moderate, body).json()
     spans = response["attributeScores"]["TOXICITY"]["spanScores"]
     assert [text[s["begin"] : s["end"]].strip() for s in spans] == ["Lovely to see you all.", "[fake toxicity=0.95] You are vile."]
     assert spans[0]["score"]["value"] == 0.0 and spans[1]["score"]["value"] == 0.95
@@ -105,11 +97,8 @@ def test_span_annotations_and_threshold(compat: tuple[Server, RedisServer], keys
         ({"comment": {}, "requestedAttributes": {"TOXICITY": {}}}, True, 400, None),
     ],
 )
-def test_perspective_style_errors(
-    compat: tuple[Server, RedisServer], keys: Keys, body: dict[str, Any], key_ok: bool, status: int, error_type: str | None
-) -> None:
-    server, _ = compat
-    response = analyze(server, keys.moderate if key_ok else "msk_bad_key", body)
+def test_perspective_style_errors(compat: Api, keys: Keys, body: dict[str, Any], key_ok: bool, status: int, error_type: str | None) -> None:
+    response = analyze(compat, keys.moderate if key_ok else "msk_bad_key", body)
     assert response.status_code == status
     error = response.json()["error"]
     assert error["code"] == status and error["status"] == "INVALID_ARGUMENT" and error["message"]
@@ -154,65 +143,59 @@ def coral_sign(raw: bytes, *secrets: str) -> str:
     return ",".join("sha256=" + hmac.new(s.encode(), raw, hashlib.sha256).hexdigest() for s in secrets)
 
 
-def coral_post(server: Server, raw: bytes, signature: str | None) -> httpx.Response:
+def coral_post(api: Api, raw: bytes, signature: str | None) -> Any:
     headers = {"Content-Type": "application/json", **({"X-Coral-Signature": signature} if signature else {})}
-    return httpx.post(f"{server.url}/integrations/coral/moderation-phase", content=raw, headers=headers, timeout=5)
+    with api.client(None) as c:
+        return c.post("/integrations/coral/moderation-phase", content=raw, headers=headers)
 
 
-def test_coral_allow_is_204(compat: tuple[Server, RedisServer]) -> None:
-    server, _ = compat
+def test_coral_allow_is_204(compat: Api) -> None:
     raw = coral_request("Here's a comment!")
-    assert coral_post(server, raw, coral_sign(raw, NEW_SECRET)).status_code == 204
+    assert coral_post(compat, raw, coral_sign(raw, NEW_SECRET)).status_code == 204
 
 
-def test_coral_hold_is_withheld_and_flagged_toxic_or_spam(compat: tuple[Server, RedisServer]) -> None:
-    server, _ = compat
+def test_coral_hold_is_withheld_and_flagged_toxic_or_spam(compat: Api) -> None:
     toxic = coral_request("you idiot")
     spam = coral_request("Turmeric capsules for sale, DM for prices", parent="d79b787f-f406-49a0-a179-72e3652e54be")
-    first = coral_post(server, toxic, coral_sign(toxic, NEW_SECRET))
-    second = coral_post(server, spam, coral_sign(spam, NEW_SECRET))
+    first = coral_post(compat, toxic, coral_sign(toxic, NEW_SECRET))
+    second = coral_post(compat, spam, coral_sign(spam, NEW_SECRET))
     assert first.status_code == 200 and second.status_code == 200
     a, b = CoralResponse.model_validate(first.json()), CoralResponse.model_validate(second.json())
     assert a.status == "SYSTEM_WITHHELD" and a.actions and a.actions[0].reason == "COMMENT_DETECTED_TOXIC"
     assert b.status == "SYSTEM_WITHHELD" and b.actions and b.actions[0].reason == "COMMENT_DETECTED_SPAM"
 
 
-def test_coral_rotated_secret_header_any_valid_signature_counts(compat: tuple[Server, RedisServer]) -> None:
-    server, _ = compat
+def test_coral_rotated_secret_header_any_valid_signature_counts(compat: Api) -> None:
     raw = coral_request("Here's a comment!")
-    assert coral_post(server, raw, coral_sign(raw, "some-unknown-secret-000", OLD_SECRET)).status_code == 204
+    assert coral_post(compat, raw, coral_sign(raw, "some-unknown-secret-000", OLD_SECRET)).status_code == 204
 
 
 @pytest.mark.parametrize("signature", [None, "sha256=deadbeef", "sha1=abc", "garbage"])
-def test_coral_bad_or_missing_signature_is_401(compat: tuple[Server, RedisServer], signature: str | None) -> None:
-    server, _ = compat
+def test_coral_bad_or_missing_signature_is_401(compat: Api, signature: str | None) -> None:
     raw = coral_request("you idiot")
-    response = coral_post(server, raw, signature)
+    response = coral_post(compat, raw, signature)
     assert response.status_code == 401 and response.json()["code"] == "bad_signature"
 
 
-def test_coral_tampered_body_is_401(compat: tuple[Server, RedisServer]) -> None:
-    server, _ = compat
+def test_coral_tampered_body_is_401(compat: Api) -> None:
     raw = coral_request("Here's a comment!")
     signature = coral_sign(raw, NEW_SECRET)
-    assert coral_post(server, raw.replace(b"comment!", b"comment?"), signature).status_code == 401
+    assert coral_post(compat, raw.replace(b"comment!", b"comment?"), signature).status_code == 401
 
 
-def test_coral_escalation_is_queued_with_story_url(compat: tuple[Server, RedisServer], keys: Keys) -> None:
-    server, _ = compat
+def test_coral_escalation_is_queued_with_story_url(compat: Api, keys: Keys) -> None:
     raw = coral_request("I'm going to kill myself tonight")
-    response = coral_post(server, raw, coral_sign(raw, NEW_SECRET))
+    response = coral_post(compat, raw, coral_sign(raw, NEW_SECRET))
     body = CoralResponse.model_validate(response.json())
     assert body.status == "SYSTEM_WITHHELD" and body.actions
-    with server.client(keys.moderator) as c:
+    with compat.client(keys.moderator) as c:
         open_items = c.get("/v1/escalations").json()["escalations"]
     assert any(e["context"] == "http://localhost:1313/posts/a-story-url/" and e["priority"] == "urgent" for e in open_items)
 
 
-def test_coral_staff_are_not_withheld_by_default(compat: tuple[Server, RedisServer]) -> None:
-    server, _ = compat
+def test_coral_staff_are_not_withheld_by_default(compat: Api) -> None:
     raw = coral_request("you idiot", role="MODERATOR")
-    assert coral_post(server, raw, coral_sign(raw, NEW_SECRET)).status_code == 204
+    assert coral_post(compat, raw, coral_sign(raw, NEW_SECRET)).status_code == 204
 
 
 CRISIS_CASES = [
@@ -225,10 +208,9 @@ CRISIS_CASES = [
 
 
 @pytest.mark.parametrize(("text", "status"), CRISIS_CASES)
-def test_coral_crisis_posts(compat: tuple[Server, RedisServer], text: str, status: str | None) -> None:
-    server, _ = compat
+def test_coral_crisis_posts(compat: Api, text: str, status: str | None) -> None:
     raw = coral_request(text)
-    response = coral_post(server, raw, coral_sign(raw, NEW_SECRET))
+    response = coral_post(compat, raw, coral_sign(raw, NEW_SECRET))
     if status == "allow":
         assert response.status_code == 204
         return

@@ -6,23 +6,30 @@ measure of quality and is run separately (tests/test_functional_suites.py).
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from moderation_service.crisis import CrisisDetector, Dimension, LanguageDetector, assess, level_of, load_grammars
-from moderation_service.crisis.grammar import CrisisGrammar
-from moderation_service.decision import DistressLevel
+from moderation_service.core.crisis import CrisisDetector, Dimension, LanguageDetector, assess, level_of, load_grammars
+from moderation_service.core.crisis.grammar import CrisisGrammar
+from moderation_service.core.decision import DistressLevel
 from moderation_service.errors import RulebookError
+from tests.grammars import language_detector, shipped_grammars
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 
 
+@functools.cache
+def _shared_detector() -> CrisisDetector:
+    return CrisisDetector(shipped_grammars(), language_detector())
+
+
 @pytest.fixture(scope="module")
 def detector() -> CrisisDetector:
-    return CrisisDetector(load_grammars(RULES / "crisis"), LanguageDetector())
+    return _shared_detector()
 
 
 def dims(detector: CrisisDetector, text: str, locale: str | None = None) -> set[str]:
@@ -143,10 +150,10 @@ def test_spans_point_at_the_words_the_author_wrote(detector: CrisisDetector) -> 
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(st.sampled_from(["I want to die.", "my tablets are saved up.", "tonight.", "what's the point.", "nice day."]), min_size=1),
-    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20),
+    st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=20),
 )
 def test_every_span_lies_inside_its_field(sentences: list[str], noise: str) -> None:
-    detector = CrisisDetector(load_grammars(RULES / "crisis"), LanguageDetector())
+    detector = _shared_detector()  # built once: hypothesis runs this body 60 times
     text = noise + " " + " ".join(sentences)
     for signal in detector.detect({"body": text}, "en-GB").signals:
         assert signal.start is not None and signal.end is not None

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from moderation_service.config import Settings
+from moderation_service.core.options import ClassifierOptions
 from moderation_service.errors import ConfigError
 
 CLASSES = ["toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate"]
@@ -21,7 +21,7 @@ def tiny_checkpoint(tmp_path: Path) -> tuple[Path, Path]:
     words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "you", "are", "an", "idiot", "hello", "friend", "pain", "is", "bad"]
     (config_dir / "vocab.txt").write_text("\n".join(words) + "\n")
     BertTokenizer(str(config_dir / "vocab.txt"), model_max_length=512).save_pretrained(config_dir)
-    config = BertConfig(
+    config = BertConfig(  # type: ignore[call-arg]
         vocab_size=len(words), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37, num_labels=len(CLASSES)
     )
     config.save_pretrained(config_dir)
@@ -49,10 +49,10 @@ def tiny_checkpoint(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_loads_offline_and_scores_long_texts(tmp_path: Path) -> None:
-    from moderation_service.classifiers.base import create_classifier
+    from moderation_service.core.classifiers.base import create_classifier
 
     checkpoint, config_dir = tiny_checkpoint(tmp_path)
-    settings = Settings(detoxify_checkpoint=checkpoint, detoxify_config_dir=config_dir, cache_dir=tmp_path / "cache")
+    settings = ClassifierOptions(detoxify_checkpoint=checkpoint, detoxify_config_dir=config_dir, cache_dir=tmp_path / "cache")
     classifier = create_classifier("detoxify", settings)
     assert {"toxicity", "identity_attack", "threat"} <= set(classifier.labels)
     scores = classifier.predict(["you are an idiot", "hello friend " * 3000])
@@ -62,7 +62,7 @@ def test_loads_offline_and_scores_long_texts(tmp_path: Path) -> None:
 
 
 def test_missing_configuration_is_a_clear_error(tmp_path: Path) -> None:
-    from moderation_service.classifiers.base import create_classifier
+    from moderation_service.core.classifiers.base import create_classifier
 
     with pytest.raises(ConfigError, match="MODERATION_DETOXIFY_CHECKPOINT"):
-        create_classifier("detoxify", Settings(cache_dir=tmp_path))
+        create_classifier("detoxify", ClassifierOptions(cache_dir=tmp_path))

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from moderation_service.classifiers.embedded import EmbeddedClassifier, onnx_path
 from moderation_service.config import Settings
-from moderation_service.crisis import Dimension
+from moderation_service.core.classifiers.embedded import EmbeddedClassifier, onnx_path
+from moderation_service.core.crisis import Dimension
 
 pytestmark = pytest.mark.model
 MODELS = Path(__file__).resolve().parent.parent / "models" / "embedded"
@@ -17,7 +17,7 @@ MODELS = Path(__file__).resolve().parent.parent / "models" / "embedded"
 
 @pytest.fixture(scope="module")
 def model() -> EmbeddedClassifier:
-    return EmbeddedClassifier(MODELS, Settings().cache_dir, threads=1)
+    return EmbeddedClassifier(MODELS, Settings().models.cache_dir, threads=1)
 
 
 def test_scores_every_category_as_probabilities(model: EmbeddedClassifier) -> None:
@@ -58,7 +58,7 @@ def test_long_posts_are_windowed_and_risk_anywhere_counts(model: EmbeddedClassif
 
 
 def test_onnx_file_is_built_into_the_cache_not_the_repo(model: EmbeddedClassifier) -> None:
-    path = onnx_path(MODELS, Settings().cache_dir)
+    path = onnx_path(MODELS, Settings().models.cache_dir)
     assert path.exists() and MODELS not in path.parents
     assert not list(MODELS.glob("*.onnx"))
 

@@ -16,8 +16,8 @@ import pytest
 import yaml
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from moderation_service.api.app import build_pipeline
-from moderation_service.config import Settings
+from moderation_service.bootstrap import build_pipeline
+from moderation_service.config import PipelineSettings, Settings
 from moderation_service.training.functional import GATES, load_suite, run_suite, save_report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,7 +67,7 @@ def test_no_suite_case_is_a_near_duplicate_of_training_text() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["crisis", "abuse"])
 def test_functional_suite_ci_gates(name: str, tmp_path: Path) -> None:
-    pipeline = build_pipeline(Settings(classifier_timeout_s=None))
+    pipeline = build_pipeline(Settings(pipeline=PipelineSettings(classifier_timeout_s=None)))
     report, outcomes = run_suite(name, SUITES / name, pipeline)
     paths = save_report(report, tmp_path)
     assert all(p.stat().st_size > 0 for p in paths)

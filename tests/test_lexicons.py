@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import re2
 
+from moderation_service.core.normalise import normalise
+from moderation_service.core.rulebook import load_rulebook
+from moderation_service.core.rulebook.lexicons import term_pattern
+from moderation_service.core.rulebook.matcher import AuthorFacts
 from moderation_service.errors import RulebookError
-from moderation_service.normalise import normalise
-from moderation_service.rulebook import load_rulebook
-from moderation_service.rulebook.lexicons import term_pattern
-from moderation_service.rulebook.matcher import AuthorFacts
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 HEADER = "name: t\ntitle: T\ncommunity: C\ncategories:\n  c: {title: C, text: be nice}\n"

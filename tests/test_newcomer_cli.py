@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from moderation_service.core.rulebook import load_rulebook
 from moderation_service.dev_stack import development_key
 from moderation_service.errors import RulebookError
 from moderation_service.keys import KeyStore
-from moderation_service.rulebook import load_rulebook
-from tests.conftest import free_port
+from tests.queue_support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = str(Path(sys.executable).parent / "moderation-service")
@@ -80,9 +80,9 @@ def test_run_refuses_a_busy_port_before_starting_redis_or_a_worker(tmp_path: Pat
 def test_first_start_builds_the_onnx_file_once_and_quietly(tmp_path: Path) -> None:
     """Two processes starting together (API and worker, say) build the file once; neither prints ONNX noise."""
     script = (
-        "from moderation_service.config import Settings\n"
+        "from moderation_service.bootstrap import load_settings\n"
         "from moderation_service.dev_stack import build_models_quietly\n"
-        "build_models_quietly(Settings(), print)\n"
+        "build_models_quietly(load_settings().models, print)\n"
     )
     env = {**os.environ, "MODERATION_CACHE_DIR": str(tmp_path / "cache"), "MODERATION_CLASSIFIERS": "embedded"}
     procs = [

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from moderation_service.normalise import fold_phrase, normalise
+from moderation_service.core.normalise import fold_phrase, normalise
 
 
 @given(st.text(max_size=300))

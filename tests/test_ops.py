@@ -16,22 +16,24 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import Keys, Server, free_port, start_server, stop_server
-from tests.queue_support import RedisServer, start_worker, stop_workers, wait_for
+from tests.conftest import Api, Keys, Server, start_server, stop_server
+from tests.fake_classifier import FAKE
+from tests.queue_support import RedisServer, free_port, start_worker, stop_process, stop_workers, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 
 
-def scrape(server: Server) -> str:
-    return httpx.get(f"{server.url}/metrics").text
+def scrape(api: Api) -> str:
+    with api.client(None) as c:
+        return c.get("/metrics").text
 
 
-def test_metrics_count_requests_decisions_and_rule_hits(server: Server, keys: Keys) -> None:
-    with server.client(keys.moderate) as c:
+def test_metrics_count_requests_decisions_and_rule_hits(api: Api, keys: Keys) -> None:
+    with api.client(keys.moderate) as c:
         c.post("/v1/moderate", json={"text": "you idiot"})
         c.post("/v1/moderate", json={"text": "[fake fail] hello"})
-    text = scrape(server)
+    text = scrape(api)
     assert re.search(r'moderation_http_requests_total\{method="POST",route="/v1/moderate",status="200"\} [1-9]', text)
     assert re.search(r'moderation_decisions_total\{action="hold"\} [1-9]', text)
     assert re.search(r'moderation_rule_hits_total\{rule_id="harassment.insult"\} [1-9]', text)
@@ -40,13 +42,25 @@ def test_metrics_count_requests_decisions_and_rule_hits(server: Server, keys: Ke
     assert 'moderation_version_info{kind="rulebook",name="peer-support"' in text
 
 
-def test_no_text_author_or_post_id_in_metrics(server: Server, keys: Keys) -> None:
-    with server.client(keys.moderate) as c:
+def test_one_decision_per_post_whatever_the_entry_point(api: Api, keys: Keys) -> None:
+    """A Perspective request with span annotations is one post judged: one decision, each rule hit once."""
+    body = {"comment": {"text": "You idiot. Have a nice day. Really."}, "requestedAttributes": {"TOXICITY": {}}, "spanAnnotations": True}
+    with api.client(keys.moderate) as c:
+        assert c.post("/v1alpha1/comments:analyze", params={"key": keys.moderate}, json=body).status_code == 200
+        c.post("/v1/moderate/batch", json={"items": [{"text": "you idiot"}, {"text": "hello"}]})
+    text = scrape(api)
+    decisions = sum(float(v) for v in re.findall(r"^moderation_decisions_total\{[^}]*\} (\S+)$", text, re.M))
+    hits = re.search(r'^moderation_rule_hits_total\{rule_id="harassment.insult"\} (\S+)$', text, re.M)
+    assert decisions == 3 and hits and float(hits.group(1)) == 2
+
+
+def test_no_text_author_or_post_id_in_metrics(api: Api, keys: Keys) -> None:
+    with api.client(keys.moderate) as c:
         r = c.post(
             "/v1/moderate", json={"text": "Zebra-marmalade-7731 you idiot", "post_id": "post-Okapi-991", "author": {"id": "Quokka-4411"}}
         )
         assert r.status_code == 200
-    text = scrape(server)
+    text = scrape(api)
     assert "Zebra" not in text and "Okapi" not in text and "Quokka" not in text
 
 
@@ -79,7 +93,7 @@ def observed(tmp_path_factory: pytest.TempPathFactory, keys: Keys) -> Iterator[t
     env = {"MODERATION_REDIS_URL": redis_server.url, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
     server = start_server(tmp, keys, env)
     worker_port = free_port()
-    worker_env = {**env, "MODERATION_RULES_DIR": str(server.rules_dir), "MODERATION_CLASSIFIERS": "fake",
+    worker_env = {**env, "MODERATION_RULES_DIR": str(server.rules_dir), "MODERATION_CLASSIFIERS": FAKE,
                   "MODERATION_WORKER_METRICS_PORT": str(worker_port)}  # fmt: skip
     workers = [start_worker(worker_env, tmp / "worker.log")]
     api_target = server.url.removeprefix("http://")
@@ -101,8 +115,7 @@ def observed(tmp_path_factory: pytest.TempPathFactory, keys: Keys) -> Iterator[t
     try:
         yield f"http://127.0.0.1:{prom_port}", server
     finally:
-        prometheus.terminate()
-        prometheus.wait(timeout=20)
+        stop_process(prometheus)
         stop_workers(workers)
         stop_server(server)
         redis_server.stop()

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from moderation_service.api.app import build_pipeline
-from moderation_service.config import Settings
-from moderation_service.decision import Action
+from moderation_service.bootstrap import build_pipeline
+from moderation_service.config import PipelineSettings, Settings
+from moderation_service.core.decision import Action
+from moderation_service.core.options import PipelineOptions
+from moderation_service.core.pipeline import Pipeline, Post
+from moderation_service.core.rulebook.registry import RulebookSet
+from moderation_service.core.signposting import load_directory
 from moderation_service.errors import ClassifierError
-from moderation_service.pipeline import Pipeline, Post
-from moderation_service.rulebook.registry import RulebookSet
-from moderation_service.signposting import load_directory
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 
@@ -26,7 +27,7 @@ class SlowWindows:
 
     name = "slow"
     version = "0"
-    labels = ("toxicity",)
+    labels: tuple[str, ...] = ("toxicity",)
     accepts_deadline = True
 
     def __init__(self, seconds_per_kchar: float) -> None:
@@ -48,7 +49,8 @@ def pipeline(classifier: SlowWindows, timeout: float | None, per_kchar: float = 
     directory = load_directory(RULES / "signposting")
     books = RulebookSet(RULES, "peer-support", directory.helpline_numbers())
     books.reload()
-    return Pipeline(books, directory, [classifier], classifier_timeout_s=timeout, timeout_per_kchar_s=per_kchar)
+    options = PipelineOptions(classifier_timeout_s=timeout, classifier_timeout_per_kchar_s=per_kchar)
+    return Pipeline(books, directory, [classifier], options=options)
 
 
 def test_budget_grows_with_length() -> None:
@@ -103,7 +105,7 @@ def busy_cpu() -> Iterator[None]:
 @pytest.mark.model
 @pytest.mark.slow
 def test_long_posts_on_a_busy_cpu_are_never_degraded_in_batch_tools(busy_cpu: None) -> None:
-    p = build_pipeline(Settings(classifier_timeout_s=None))  # what `classify` and `eval` use
+    p = build_pipeline(Settings(pipeline=PipelineSettings(classifier_timeout_s=None)))  # what `classify` and `eval` use
     long_post = ("My knees are bad today and the physio was rough. " * 380)[:19_000]
     decisions = p.moderate_batch([Post(text=long_post)] * 4)
     assert not any(d.degraded for d in decisions)

@@ -8,27 +8,30 @@ from pathlib import Path
 
 import pytest
 
-from moderation_service.classifiers.fake import FAKE_HEADS, FakeClassifier
-from moderation_service.crisis import CrisisDetector, load_grammars
-from moderation_service.decision import Action
+from moderation_service.core.crisis import CrisisDetector
+from moderation_service.core.decision import Action
+from moderation_service.core.options import PipelineOptions
+from moderation_service.core.pipeline import Pipeline, Post
+from moderation_service.core.rulebook.registry import RulebookSet
+from moderation_service.core.signposting import load_directory
 from moderation_service.errors import InputError, TextTooLongError
-from moderation_service.pipeline import Pipeline, Post
-from moderation_service.rulebook.registry import RulebookSet
-from moderation_service.signposting import load_directory
+from tests.fake_classifier import FAKE_HEADS, FakeClassifier
+from tests.grammars import shipped_grammars
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 
 
 @functools.cache
 def crisis() -> CrisisDetector:
-    return CrisisDetector(load_grammars(RULES / "crisis"))
+    return CrisisDetector(shipped_grammars())
 
 
 def pipeline(*classifiers: FakeClassifier, timeout: float = 1.0, fallback: Action = Action.hold) -> Pipeline:
     directory = load_directory(RULES / "signposting")
     books = RulebookSet(RULES, "peer-support", directory.helpline_numbers())
     books.reload()
-    return Pipeline(books, directory, classifiers, crisis=crisis(), classifier_timeout_s=timeout, fallback_action=fallback)
+    options = PipelineOptions(classifier_timeout_s=timeout, fallback_action=fallback)
+    return Pipeline(books, directory, classifiers, crisis=crisis(), options=options)
 
 
 HEADS = dict.fromkeys(FAKE_HEADS, 0.5)
@@ -113,10 +116,10 @@ def test_input_checks() -> None:
 def test_fallback_action_may_not_be_allow() -> None:
     from pydantic import ValidationError
 
-    from moderation_service.config import Settings
+    from moderation_service.config import PipelineSettings
 
     with pytest.raises(ValidationError, match="fallback_action"):
-        Settings(fallback_action=Action.allow)
+        PipelineSettings(fallback_action=Action.allow)
 
 
 def test_stage_timings_add_up_to_the_total() -> None:

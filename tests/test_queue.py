@@ -1,4 +1,4 @@
-"""Queued ingest with a real redis-server, real worker processes and a real uvicorn server."""
+"""Queued ingest with a real redis-server (emptied per test), real worker processes, and the API in-process."""
 
 from __future__ import annotations
 
@@ -15,39 +15,54 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import redis
+from fastapi.testclient import TestClient
 
-from moderation_service.store import Store
+from moderation_service.config import QueueSettings, WebhookSettings
+from moderation_service.core.pipeline import Pipeline
+from moderation_service.errors import StoreUnavailable
+from moderation_service.store import Store, SubmissionIn, SubmissionStatus, connect
 from moderation_service.webhooks import verify
-from tests.conftest import Keys, Server, free_port, start_server, stop_server
-from tests.queue_support import RedisServer, start_worker, stop_workers, wait_for
+from tests.conftest import Api, Keys, make_api, settings_for
+from tests.fake_classifier import FAKE
+from tests.queue_support import RedisServer, free_port, start_worker, stop_workers, wait_for
 
 SECRET = "test-webhook-secret-0123456789"
+# A lease of a few heartbeats (one per lease/3): short, so a killed worker's job is re-run soon, yet long enough
+# that a heartbeat delayed by an oversubscribed CI machine does not look like a dead worker.
+QUEUE = QueueSettings(job_lease_s=6, requeue_stale_after_s=3, reaper_interval_s=0.2)
+WEBHOOKS = WebhookSettings(secret=SECRET, callback_allowed_hosts=["127.0.0.1"], backoff_base_s=0.3, backoff_max_s=1.0, max_attempts=30)
+
+
+@dataclass
+class Workers:
+    env: dict[str, str]
+    processes: list[Any]
+    log: Path
+
+    def add(self, wait: bool = True) -> Any:
+        worker = start_worker(self.env, self.log, wait)
+        self.processes.append(worker)
+        return worker
 
 
 @dataclass
 class Stack:
     redis: RedisServer
-    server: Server
-    env: dict[str, str]
-    workers: list[Any]
-    tmp: Path
+    api: Api
+    workers: Workers
     keys: Keys
 
-    def add_worker(self) -> Any:
-        worker = start_worker(self.env, self.tmp / "worker.log")
-        self.workers.append(worker)
-        return worker
+    def add_worker(self, wait: bool = True) -> Any:
+        return self.workers.add(wait)
 
     def store(self) -> Store:
         return Store(self.redis.client(), 3600, 3600)
 
-    def submitter(self) -> httpx.Client:
-        return self.server.client(self.keys.submit_only)
+    def submitter(self) -> TestClient:
+        return self.api.client(self.keys.submit_only)
 
-    def wait_done(self, client: httpx.Client, sub_id: str, timeout: float = 30) -> dict[str, Any]:
+    def wait_done(self, client: TestClient, sub_id: str, timeout: float = 30) -> dict[str, Any]:
         result: dict[str, Any] = {}
 
         def done() -> bool:
@@ -59,15 +74,14 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, keys: Keys) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp("queue")
-    redis_server = RedisServer(tmp / "redis")
-    redis_server.start()
+def workers(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer, shared_rules: Path) -> Iterator[Workers]:
+    """Real worker processes for the module; each test starts on an emptied Redis."""
     env = {
         "MODERATION_REDIS_URL": redis_server.url,
-        "MODERATION_CLASSIFIERS": "fake",
+        "MODERATION_RULES_DIR": str(shared_rules),
+        "MODERATION_CLASSIFIERS": FAKE,
         "MODERATION_CLASSIFIER_TIMEOUT_S": "10",
-        "MODERATION_JOB_LEASE_S": "3",
+        "MODERATION_JOB_LEASE_S": "6",
         "MODERATION_REQUEUE_STALE_AFTER_S": "3",
         "MODERATION_REAPER_INTERVAL_S": "0.2",
         "MODERATION_WEBHOOK_SECRET": SECRET,
@@ -76,14 +90,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory, keys: Keys) -> Iterator[Stac
         "MODERATION_WEBHOOK_BACKOFF_MAX_S": "1.0",
         "MODERATION_WEBHOOK_MAX_ATTEMPTS": "30",
     }
-    server = start_server(tmp, keys, env)
-    worker_env = {**env, "MODERATION_RULES_DIR": str(server.rules_dir), "MODERATION_API_KEYS": keys.lines}
-    running = Stack(redis_server, server, worker_env, [], tmp, keys)
-    running.add_worker()
+    running = Workers(env, [], tmp_path_factory.mktemp("queue") / "worker.log")
+    running.add()
     yield running
-    stop_workers(running.workers)
-    stop_server(server)
-    redis_server.stop()
+    stop_workers(running.processes)
+
+
+@pytest.fixture
+def stack(redis_server: RedisServer, redis_url: str, workers: Workers, shared_pipeline: Pipeline, shared_rules: Path, keys: Keys) -> Stack:
+    settings = settings_for(shared_rules, keys, redis_url, queue=QUEUE, webhooks=WEBHOOKS)
+    return Stack(redis_server, make_api(settings, shared_pipeline), workers, keys)
 
 
 def test_submit_poll_idempotency_and_conflict(stack: Stack) -> None:
@@ -102,7 +118,7 @@ def test_submit_poll_idempotency_and_conflict(stack: Stack) -> None:
 def test_post_id_is_required_and_scope_enforced(stack: Stack) -> None:
     with stack.submitter() as c:
         assert c.post("/v1/submissions", json={"text": "hi"}).status_code == 422
-    with stack.server.client(stack.keys.moderate) as c:
+    with stack.api.client(stack.keys.moderate) as c:
         assert c.post("/v1/submissions", json={"text": "hi", "post_id": "x"}).status_code == 403
 
 
@@ -118,9 +134,9 @@ def test_escalation_queue_ack_and_feedback(stack: Stack, tmp_path: Path) -> None
     with stack.submitter() as c:
         sub = c.post("/v1/submissions", json={"text": "I want to end my life", "post_id": "esc-1"}).json()
         stack.wait_done(c, sub["submission_id"])
-    with stack.server.client(stack.keys.admin) as admin:
+    with stack.api.client(stack.keys.admin) as admin:
         assert admin.get("/v1/escalations").status_code == 403  # moderator is its own scope
-    with stack.server.client(stack.keys.moderator) as m:
+    with stack.api.client(stack.keys.moderator) as m:
         listing = m.get("/v1/escalations", params={"status": "open"}).json()["escalations"]
         mine = [e for e in listing if e["id"] == sub["submission_id"]]
         assert mine and mine[0]["priority"] == "normal" and mine[0]["age_seconds"] >= 0 and "distress" in mine[0]["categories"]
@@ -153,11 +169,11 @@ def test_worker_killed_mid_job_still_ends_done_once(stack: Stack) -> None:
     with stack.submitter() as c:
         sub = c.post("/v1/submissions", json={"text": "[fake sleep=4] a slow one", "post_id": "kill-1"}).json()
         assert wait_for(lambda: c.get(f"/v1/submissions/{sub['submission_id']}").json()["status"] == "running", 20)
-        victim = stack.workers.pop(0)
+        victim = stack.workers.processes.pop(0)
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait()
-        stack.add_worker()
-        result = stack.wait_done(c, sub["submission_id"], timeout=40)
+        stack.add_worker(wait=False)  # it joins while the test goes on
+        result = stack.wait_done(c, sub["submission_id"], timeout=90)  # a bound: the new worker loads first
     assert result["status"] == "done" and result["attempt"] == 2
     assert store.decisions_stored() - before == 1
 
@@ -165,7 +181,7 @@ def test_worker_killed_mid_job_still_ends_done_once(stack: Stack) -> None:
 def test_thousand_submissions_two_workers_one_killed(stack: Stack) -> None:
     store = stack.store()
     before = store.decisions_stored()
-    stack.add_worker()
+    stack.add_worker(wait=False)  # it joins while the test goes on
     ids: list[str] = []
     with stack.submitter() as c:
         for batch in range(2):
@@ -175,22 +191,22 @@ def test_thousand_submissions_two_workers_one_killed(stack: Stack) -> None:
             ids += [s["submission_id"] for s in r.json()["submissions"]]
             if batch == 0:
                 time.sleep(0.5)
-                victim = stack.workers.pop(0)
+                victim = stack.workers.processes.pop(0)
                 os.kill(victim.pid, signal.SIGKILL)
                 victim.wait()
                 time.sleep(0.5)
-                stack.add_worker()
+                stack.add_worker(wait=False)  # it joins while the test goes on
     assert len(set(ids)) == 1000
     assert wait_for(lambda: store.decisions_stored() - before >= 1000, 300, interval=0.5)  # a bound, not a speed check
     time.sleep(4)  # leases of jobs in flight at the kill run out and are re-run: still no duplicate
     statuses = [store.get(i) for i in ids]
-    assert all(s is not None and s.status == "done" for s in statuses)
+    assert all(s is not None and s.status is SubmissionStatus.done for s in statuses)
     assert store.decisions_stored() - before == 1000
 
 
 def test_redis_outage_503_then_nothing_lost(stack: Stack) -> None:
     accepted: list[str] = []
-    refused: list[httpx.Response] = []
+    refused: list[Any] = []
     with stack.submitter() as c:
         for i in range(20):
             accepted.append(c.post("/v1/submissions", json={"text": f"before {i}", "post_id": f"out-a-{i}"}).json()["submission_id"])
@@ -248,8 +264,9 @@ def test_webhook_receiver_down_then_up(stack: Stack) -> None:
 
 
 def test_text_expires_but_record_and_audit_stay(stack: Stack) -> None:
+    """The text key carries the short TTL; the record and the audit trail (which never hold text) stay."""
     store = Store(stack.redis.client(), text_ttl_s=1, record_ttl_s=3600)
-    sub_id, created = store.create_submission("k1", "ttl-1", {"text": "Quokka-secret-text", "post_id": "ttl-1"}, None)
+    sub_id, created = store.create_submission("k1", SubmissionIn(text="Quokka-secret-text", post_id="ttl-1"))
     assert created and store.body(sub_id) is not None
     time.sleep(2.1)
     assert store.body(sub_id) is None and store.get(sub_id) is not None
@@ -258,13 +275,10 @@ def test_text_expires_but_record_and_audit_stay(stack: Stack) -> None:
 
 
 def test_store_unreachable_is_reported_not_raised_raw() -> None:
-    from moderation_service.store import StoreUnavailable, connect
-
     store = Store(connect(f"redis://127.0.0.1:{free_port()}/0"), 60, 60)
     assert store.ping() is False
     with pytest.raises(StoreUnavailable):
-        store.create_submission("k", "p", {"text": "x"}, None)
-    _ = redis
+        store.create_submission("k", SubmissionIn(text="x", post_id="p"))
 
 
 @pytest.mark.parametrize(
@@ -283,3 +297,17 @@ def test_crisis_posts_through_the_queue(stack: Stack, text: str, locale: str, le
     assert decision["distress_level"] == level and decision["publish"] is publish
     if level == "imminent":
         assert decision["priority"] == "urgent" and decision["signposting"]["resources"][0]["id"].startswith("emergency")
+
+
+def test_records_written_before_the_typed_forms_are_still_read(redis_url: str) -> None:
+    """Retries and escalations already in Redis at upgrade keep working (``sub:attempt`` and comma lists)."""
+    from moderation_service.store import WebhookDue, keys
+
+    store = Store(connect(redis_url), 60, 3600)
+    store.redis.zadd(keys.WEBHOOKS_DUE, {"abc:3": 0})
+    assert store.pop_due_webhooks(time.time()) == [WebhookDue(submission_id="abc", attempt=3)]
+    legacy = {"priority": "urgent", "post_id": "", "categories": "distress,harassment", "created_at": time.time(), "status": "open"}
+    store.redis.hset(keys.escalation("d1"), mapping=legacy)  # type: ignore[arg-type]
+    store.redis.zadd(keys.ESCALATIONS_OPEN, {"d1": time.time()})
+    [escalation] = store.open_escalations()
+    assert escalation.categories == ["distress", "harassment"] and escalation.priority == "urgent"

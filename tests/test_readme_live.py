@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.queue_support import free_port
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
@@ -195,7 +195,7 @@ def _pairs(group: str) -> list[tuple[str, Any]]:
 def documented_mismatches(documented: str, answer: Any) -> list[str]:
     """Each documented object ({...}, innermost first) must be matched by one object of the answer, pair by pair."""
     text = re.sub(r"^\d{3} ", "", documented.strip())  # "202 {...}": the status is checked by the caller
-    problems = []
+    problems: list[str] = []
     while True:
         innermost = re.search(r"\{[^{}]*\}", text)
         if innermost is None:
@@ -273,7 +273,7 @@ def test_every_readme_command(stack: Stack, workdir: Path) -> None:
     rendered = run("moderation-service rules render rules/peer-support.yaml --format html -o code-of-conduct.html")
     assert "wrote code-of-conduct.html (html, " in rendered.stderr and "<h" in (workdir / "code-of-conduct.html").read_text()
     built = run("moderation-service models build")
-    assert built.stdout.startswith("up to date: ")
+    assert built.stdout.startswith("up to date in ")
     evaluated = run("moderation-service eval my.csv --task toxicity --text-col text --label-col label")
     assert "my" in json.loads(evaluated.stdout) and (workdir / "eval-results").is_dir()
     classified = run("moderation-service classify posts.jsonl -o decisions.jsonl", expect_code=0)

@@ -6,15 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from moderation_service.crisis import CrisisDetector, assess, load_grammars
-from moderation_service.decision import Action
-from moderation_service.normalise import normalise
-from moderation_service.policy import PolicyInput, decide
-from moderation_service.rulebook import load_rulebook
-from moderation_service.rulebook.loader import Rulebook
-from moderation_service.rulebook.matcher import AuthorFacts
-from moderation_service.rulebook.testing import run_rule_tests
-from moderation_service.signposting import SignpostDirectory, load_directory
+from moderation_service.core.crisis import CrisisDetector, assess
+from moderation_service.core.decision import Action
+from moderation_service.core.normalise import normalise
+from moderation_service.core.policy import PolicyInput, decide
+from moderation_service.core.rulebook import load_rulebook
+from moderation_service.core.rulebook.loader import Rulebook
+from moderation_service.core.rulebook.matcher import AuthorFacts
+from moderation_service.core.rulebook.testing import run_rule_tests
+from moderation_service.core.signposting import SignpostDirectory, load_directory
+from tests.grammars import shipped_grammars
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 
@@ -34,7 +35,7 @@ def fired(book: Rulebook, text: str, **author: int) -> list[str]:
 
 
 def test_the_shipped_file_has_at_least_60_tests_and_they_pass(book: Rulebook, directory: SignpostDirectory) -> None:
-    total, failures = run_rule_tests(book, directory, CrisisDetector(load_grammars(RULES / "crisis")))
+    total, failures = run_rule_tests(book, directory, CrisisDetector(shipped_grammars()))
     assert total >= 60
     assert failures == []
 
@@ -120,7 +121,7 @@ def test_author_condition_needs_known_facts(book: Rulebook) -> None:
 
 
 def test_distress_signposts_and_never_just_holds(book: Rulebook, directory: SignpostDirectory) -> None:
-    crisis = CrisisDetector(load_grammars(RULES / "crisis"))
+    crisis = CrisisDetector(shipped_grammars())
     decisions = {}
     for text in ("I want to die", "I feel so alone and hopeless", "I'm going to kill myself tonight"):
         hits = book.matcher.match({"body": normalise(text)}, AuthorFacts())
@@ -133,7 +134,7 @@ def test_distress_signposts_and_never_just_holds(book: Rulebook, directory: Sign
     assert imminent.signposting is not None and imminent.signposting.resources[0].id == "emergency-gb"
 
 
-def test_matching_cost_barely_grows_with_rule_count(tmp_path: Path) -> None:
+def test_ten_thousand_phrase_rules_compile_and_only_the_right_one_fires(tmp_path: Path) -> None:
     """10,000 phrase rules compile and match correctly (speed itself is in benchmarks/)."""
     rules = "\n".join(
         f"  - {{id: r{i}, category: c, description: d, action: hold, match: {{any: {{phrases: ['word{i} here']}}}}}}" for i in range(10_000)

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from moderation_service.core.signposting import country_of, load_directory
 from moderation_service.errors import ConfigError
-from moderation_service.signposting import country_of, load_directory
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 

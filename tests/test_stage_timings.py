@@ -10,15 +10,16 @@ import time
 
 import pytest
 
-from moderation_service.api.app import build_pipeline
-from moderation_service.config import Settings
-from moderation_service.pipeline import Post
+from moderation_service.bootstrap import build_pipeline
+from moderation_service.config import ModelSettings, PipelineSettings, Settings
+from moderation_service.core.pipeline import Post
 
 pytestmark = pytest.mark.model
 
 
 def test_stages_add_up_to_the_wall_time_from_the_first_request() -> None:
-    pipeline = build_pipeline(Settings(classifiers="embedded", classifier_timeout_s=None))
+    settings = Settings(models=ModelSettings(classifiers=["embedded"]), pipeline=PipelineSettings(classifier_timeout_s=None))
+    pipeline = build_pipeline(settings)  # the crisis grammars warm up in the background, as in a fresh API process
     try:
         for text in ("My knees are sore after physio today", "Has anyone tried hydrotherapy?", "Thanks all, feeling better"):
             started = time.perf_counter()

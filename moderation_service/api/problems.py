@@ -17,12 +17,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from moderation_service.errors import (
     AuthError,
     ForbiddenError,
+    IdempotencyConflict,
     InputError,
+    NotFoundError,
     RulebookError,
+    StoreUnavailable,
     TextTooLongError,
     UnknownRulebookError,
 )
-from moderation_service.store import IdempotencyConflict, StoreUnavailable
 
 __all__ = ["install_problem_handlers", "problem"]
 
@@ -80,6 +82,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(InputError)
     async def _input(request: Request, exc: InputError) -> JSONResponse:
         return problem(422, "invalid_input", "Invalid input", str(exc))
+
+    @app.exception_handler(NotFoundError)
+    async def _not_found(request: Request, exc: NotFoundError) -> JSONResponse:
+        return problem(404, "not_found", "Not found", str(exc))
 
     @app.exception_handler(UnknownRulebookError)
     async def _unknown(request: Request, exc: UnknownRulebookError) -> JSONResponse:

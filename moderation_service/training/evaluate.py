@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from moderation_service.classifiers.base import Classifier
-from moderation_service.decision import Action
-from moderation_service.pipeline import Pipeline, Post
+from moderation_service.core.classifiers.base import Classifier
+from moderation_service.core.decision import Action
+from moderation_service.core.pipeline import Pipeline, Post
 from moderation_service.training.datasets import Example, load_training_data, read_rows
 from moderation_service.training.metrics import binary_metrics
 from moderation_service.training.plots import save_plots

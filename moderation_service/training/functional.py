@@ -18,10 +18,10 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from moderation_service.decision import DISTRESS_ORDER, Action, Decision, DistressLevel
+from moderation_service.core.decision import DISTRESS_ORDER, Action, Decision, DistressLevel
+from moderation_service.core.pipeline import Pipeline, Post
+from moderation_service.core.rulebook.matcher import AuthorFacts
 from moderation_service.errors import Problem, RulebookError
-from moderation_service.pipeline import Pipeline, Post
-from moderation_service.rulebook.matcher import AuthorFacts
 
 __all__ = ["GATES", "Gate", "SuiteReport", "load_suite", "run_suite", "suite_markdown"]
 

@@ -25,11 +25,11 @@ import numpy as np
 import re2
 import torch
 
-from moderation_service.classifiers.embedded import EmbeddedClassifier
-from moderation_service.classifiers.risk_heads import FILE_NAME, RiskHeads
-from moderation_service.crisis.dimensions import HEAD_LABELS, LEVEL_HEADS, RISK_PREFIX, Dimension
-from moderation_service.decision import DISTRESS_ORDER, Action, DistressLevel
-from moderation_service.pipeline import Pipeline, Post
+from moderation_service.core.classifiers.embedded import EmbeddedClassifier
+from moderation_service.core.classifiers.risk_heads import FILE_NAME, RiskHeads
+from moderation_service.core.crisis.dimensions import HEAD_LABELS, LEVEL_HEADS, RISK_PREFIX, Dimension
+from moderation_service.core.decision import DISTRESS_ORDER, Action, DistressLevel
+from moderation_service.core.pipeline import Pipeline, Post
 from moderation_service.training.calibration import fit_platt
 from moderation_service.training.datasets import read_rows, sha256_of
 from moderation_service.training.metrics import binary_metrics

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
-from moderation_service.classifiers.minilm_model import (
+from moderation_service.core.classifiers.minilm_model import (
     MultiTaskModel,
     backbone_path,
     build_model,
@@ -33,7 +33,7 @@ from moderation_service.classifiers.minilm_model import (
     save_trained_weights,
     trainable_prefixes,
 )
-from moderation_service.decision import DistressLevel
+from moderation_service.core.decision import DistressLevel
 from moderation_service.training.calibration import fit_platt
 from moderation_service.training.datasets import CATEGORIES, Example, LoadedData, load_training_data, sha256_of
 from moderation_service.training.metrics import binary_metrics

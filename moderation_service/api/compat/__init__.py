@@ -1,1 +1,1 @@
-"""Drop-in adapters for clients wired to other services; each only maps to and from the Pipeline."""
+"""Drop-in adapters for clients wired to other services: each translates its wire format to a ``PostIn`` and back."""

@@ -14,8 +14,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import logging
-import secrets
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -24,15 +22,14 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from moderation_service.api.problems import problem
-from moderation_service.api.state import AppState, state_of
-from moderation_service.decision import Action, Decision
+from moderation_service.api.state import services_of
 from moderation_service.errors import InputError
-from moderation_service.pipeline import Post
-from moderation_service.store import StoreUnavailable
+from moderation_service.service import Action, Decision, PostIn, Services
+from moderation_service.service.escalate import record_escalation
+from moderation_service.service.moderate import judge
 
-__all__ = ["router", "signature_valid"]
+__all__ = ["ExternalModerationRequest", "router", "signature_valid"]
 
-log = logging.getLogger(__name__)
 router = APIRouter(tags=["coral"])
 STAFF_ROLES = {"STAFF", "MODERATOR", "ADMIN"}
 SPAM_CATEGORIES = {"commercial"}
@@ -91,35 +88,32 @@ def _response(decision: Decision) -> dict[str, Any]:
     return body
 
 
-def _record_escalation(state: AppState, decision: Decision, request: ExternalModerationRequest) -> None:
-    if state.store is None:
-        return
-    try:
-        state.store.escalate(secrets.token_hex(12), decision, context=request.story.url)
-    except StoreUnavailable:
-        log.error("coral escalation not recorded: store unavailable")
+def _judge(services: Services, post: PostIn, story_url: str) -> Decision:
+    """Judge the comment and, for an escalation, put it on the human queue with the story URL."""
+    [decision] = judge(services, [post])
+    record_escalation(services, decision, context=story_url)
+    return decision
 
 
 @router.post("/integrations/coral/moderation-phase")
 async def moderation_phase(request: Request) -> Response:
-    state = state_of(request)
+    services = services_of(request)
+    coral = services.coral
     raw = await request.body()
-    all_secrets = [secret for tenant_secrets in state.settings.coral_secrets.values() for secret in tenant_secrets]
+    all_secrets = [secret for tenant_secrets in coral.secrets.values() for secret in tenant_secrets]
     if not signature_valid(request.headers.get("x-coral-signature"), raw, all_secrets):
         return problem(401, "bad_signature", "Unauthorized", "missing or invalid X-Coral-Signature")
     try:
         payload = ExternalModerationRequest.model_validate(json.loads(raw))
     except (ValueError, ValidationError):
         return problem(400, "invalid_request", "Invalid request", "not an External Moderation Request")
-    if not signature_valid(request.headers.get("x-coral-signature"), raw, state.settings.coral_secrets.get(payload.tenantID, [])):
+    if not signature_valid(request.headers.get("x-coral-signature"), raw, coral.secrets.get(payload.tenantID, [])):
         return problem(401, "bad_signature", "Unauthorized", "the signature does not belong to this tenant")
-    post = Post(text=payload.comment.body, community=state.settings.coral_rulebook)
     try:
-        decision = await run_in_threadpool(state.pipeline.moderate, post)
-    except InputError:
+        post = PostIn(text=payload.comment.body, community=coral.rulebook)
+        decision = await run_in_threadpool(_judge, services, post, payload.story.url)
+    except (InputError, ValidationError):
         return Response(status_code=204)  # empty or oversized: Coral's own phases handle length
-    if decision.action is Action.escalate:
-        await run_in_threadpool(_record_escalation, state, decision, payload)
-    if decision.action is Action.allow or (payload.author.role in STAFF_ROLES and not state.settings.coral_withhold_staff):
+    if decision.action is Action.allow or (payload.author.role in STAFF_ROLES and not coral.withhold_staff):
         return Response(status_code=204)
     return JSONResponse(_response(decision))

@@ -28,11 +28,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from moderation_service.api.state import state_of
+from moderation_service.api.state import services_of, state_of
 from moderation_service.errors import AuthError, ForbiddenError, InputError
-from moderation_service.pipeline import Post
+from moderation_service.service import PostIn
+from moderation_service.service.moderate import judge_parts
 
-__all__ = ["ATTRIBUTES", "router"]
+__all__ = ["ATTRIBUTES", "AnalyzeRequest", "router"]
 
 ATTRIBUTES: dict[str, tuple[str, Callable[[float], float]]] = {
     "TOXICITY": ("toxicity", lambda s: s),
@@ -100,9 +101,8 @@ def _score(value: float) -> dict[str, Any]:
 
 @router.post("/v1alpha1/comments:analyze")
 async def analyze(request: Request, key: Annotated[str | None, Query()] = None) -> JSONResponse:
-    state = state_of(request)
     try:
-        state.keys.authenticate(key, "moderate")
+        state_of(request).keys.authenticate(key, "moderate")
     except ForbiddenError:
         return _google_error(403, "PERMISSION_DENIED", "The API key does not have the moderate scope.")
     except AuthError:
@@ -125,17 +125,16 @@ async def analyze(request: Request, key: Annotated[str | None, Query()] = None) 
             "LANGUAGE_NOT_SUPPORTED_BY_ATTRIBUTE",
             languageNotSupportedByAttributeError={"requestedLanguages": body.languages, "attribute": next(iter(body.requestedAttributes))},
         )  # fmt: skip
-    if not body.comment.text.strip():
-        return _google_error(400, "INVALID_ARGUMENT", "Comment text was too short.", "COMMENT_EMPTY")
-    texts = [body.comment.text]
-    spans: list[tuple[int, int]] = []
-    if body.spanAnnotations:
-        spans = _sentences(body.comment.text)
-        texts += [body.comment.text[s:e] for s, e in spans]
     try:
-        decisions = await run_in_threadpool(state.pipeline.moderate_batch, [Post(text=t) for t in texts])
+        post = PostIn(text=body.comment.text)
+    except ValidationError:
+        return _google_error(400, "INVALID_ARGUMENT", "Comment text was too short.", "COMMENT_EMPTY")
+    spans = _sentences(body.comment.text) if body.spanAnnotations else []
+    try:
+        whole, parts = await run_in_threadpool(judge_parts, services_of(request), post, [body.comment.text[s:e] for s, e in spans])
     except InputError as exc:
         return _google_error(400, "INVALID_ARGUMENT", str(exc), "COMMENT_TOO_LONG")
+    decisions = [whole, *parts]
     if any(d.degraded for d in decisions) or not decisions[0].scores:
         return _google_error(503, "UNAVAILABLE", "The scoring models are unavailable; try again shortly.")
     scores: dict[str, Any] = {}

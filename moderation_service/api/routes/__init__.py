@@ -1,1 +1,1 @@
-"""One module per resource; routes translate HTTP to the Pipeline and hold no business logic."""
+"""One module per resource; routes translate HTTP to service calls and back, and hold no business logic."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from moderation_service.service.rulebooks import readiness
+
 __all__ = ["router"]
 
 router = APIRouter(tags=["health"])
@@ -18,12 +20,7 @@ def healthz() -> dict[str, str]:
 @router.get("/readyz")
 def readyz(request: Request) -> JSONResponse:
     state = getattr(request.app.state, "moderation", None)
-    if state is None or not state.rulebooks.loaded:
+    ready = readiness(state.services) if state is not None else None
+    if ready is None or not ready.ready:
         return JSONResponse({"status": "starting"}, status_code=503)
-    return JSONResponse(
-        {
-            "status": "ready",
-            "rulebooks": {b.name: b.version for b in state.rulebooks.all()},
-            "models": list(state.pipeline.model_versions),
-        }
-    )
+    return JSONResponse({"status": "ready", "rulebooks": ready.rulebooks, "models": ready.models})

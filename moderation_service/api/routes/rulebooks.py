@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
-from moderation_service.api.auth import require
-from moderation_service.api.state import state_of
-from moderation_service.keys import ApiKey
-from moderation_service.rulebook.render import render_html, render_markdown
+from moderation_service.api.auth import AdminKey, ModerateKey
+from moderation_service.api.state import services_of
+from moderation_service.service import rulebooks as service
 
 __all__ = ["router"]
 
@@ -18,40 +17,21 @@ router = APIRouter(prefix="/v1/rulebooks", tags=["rulebooks"])
 
 
 @router.get("")
-def list_rulebooks(request: Request, key: Annotated[ApiKey, Depends(require("moderate"))]) -> dict[str, object]:
-    state = state_of(request)
-    return {
-        "default": state.rulebooks.default,
-        "rulebooks": [
-            {
-                "name": b.name,
-                "title": b.title,
-                "community": b.community,
-                "version": b.version,
-                "version_note": b.version_note,
-                "categories": list(b.categories),
-                "rules": len(b.rules),
-            }
-            for b in state.rulebooks.all()
-        ],
-    }
+def list_rulebooks(request: Request, key: ModerateKey) -> dict[str, object]:
+    default, books = service.rulebooks(services_of(request))
+    return {"default": default, "rulebooks": [b.model_dump() for b in books]}
 
 
 @router.get("/{name}/code-of-conduct")
-def code_of_conduct(
-    name: str,
-    request: Request,
-    key: Annotated[ApiKey, Depends(require("moderate"))],
-    format: Literal["md", "html"] = "html",
-) -> Response:
+def code_of_conduct(name: str, request: Request, key: ModerateKey, format: Literal["md", "html"] = "html") -> Response:
     """Rendered from the rulebook that is enforced, so what members read cannot drift from it."""
-    book = state_of(request).rulebooks.get(name)
+    text = service.code_of_conduct(services_of(request), name, format)
     if format == "md":
-        return PlainTextResponse(render_markdown(book), media_type="text/markdown; charset=utf-8")
-    return HTMLResponse(render_html(book))
+        return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")
+    return HTMLResponse(text)
 
 
 @router.post("/reload")
-def reload_rulebooks(request: Request, key: Annotated[ApiKey, Depends(require("admin"))]) -> dict[str, object]:
+def reload_rulebooks(request: Request, key: AdminKey) -> dict[str, object]:
     """Reload from disk; an invalid file is refused with its problems (422) and nothing changes."""
-    return {"reloaded": state_of(request).rulebooks.reload()}
+    return {"reloaded": service.reload_rulebooks(services_of(request))}

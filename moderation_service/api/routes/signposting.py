@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 
-from moderation_service.api.auth import require
-from moderation_service.api.state import state_of
-from moderation_service.decision import Signposting
-from moderation_service.keys import ApiKey
+from moderation_service.api.auth import ModerateKey
+from moderation_service.api.state import services_of
+from moderation_service.service import Signposting
+from moderation_service.service import rulebooks as service
 
 __all__ = ["router"]
 
@@ -17,10 +17,5 @@ router = APIRouter(prefix="/v1", tags=["signposting"])
 
 
 @router.get("/signposting", response_model=Signposting)
-def signposting(
-    request: Request,
-    key: Annotated[ApiKey, Depends(require("moderate"))],
-    locale: Annotated[str | None, Query(max_length=35)] = None,
-) -> Signposting:
-    state = state_of(request)
-    return state.directory.lookup(locale or state.settings.default_locale)
+def signposting(request: Request, key: ModerateKey, locale: Annotated[str | None, Query(max_length=35)] = None) -> Signposting:
+    return service.signposting(services_of(request), locale)

@@ -1,0 +1,496 @@
+"""The crisis grammar: risk patterns on lemmas, matched with spaCy's rule-based ``Matcher``.
+
+One grammar per language (``rules/crisis/<language>.yaml``). A hit is kept only when it is the
+author's own, current risk: hits inside an idiom, a quotation, a negated or hypothetical clause,
+a sentence about the distant past, or a clause about someone else are dropped. Bare time words
+("tonight") count as timing only next to another risk hit. Spans point at the original text.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import re2
+import yaml
+from pydantic import ValidationError
+from spacy.matcher import Matcher
+from spacy.tokens import Doc
+from spacy.vocab import Vocab
+
+from moderation_service.core.crisis.dimensions import Dimension, RiskSignal
+from moderation_service.core.crisis.grammar_file import GrammarFile
+from moderation_service.core.crisis.tokens import BOUNDARY, CLAUSE_BREAKS, Tokens, lemma_of, tokenize
+from moderation_service.core.normalise import Normalised
+from moderation_service.errors import Problem, RulebookError
+
+__all__ = ["CrisisGrammar", "GrammarHit", "load_grammars"]
+
+_GAP = re.compile(r"^~(\d)$")
+_QUOTES = re2.compile(r'(?m)"[^"\n]{1,400}"|“[^”\n]{1,400}”|^[ \t]*>[^\n]*')
+_STOPS = [".", "!", "?", ";", BOUNDARY]
+_TIME = "time"
+_IDIOM = "idiom"
+_PAST = "past"
+_REPORTED = "reported"
+_RECOVERY = "recovery"
+_PRESENT = "present"
+_FIRST_ONLY = "!first"
+_HYPOTHETICAL = "hypothetical"
+_BENIGN = "benign"
+_SUPPORTING = "supporting:"
+_CONTEXTUAL = frozenset({Dimension.means, Dimension.preparation, Dimension.plan, Dimension.attempt})
+
+
+@dataclass(frozen=True)
+class GrammarHit:
+    dimensions: tuple[Dimension, ...]
+    start: int  # character offsets in the original text
+    end: int
+    first_token: int
+    last_token: int  # exclusive
+
+
+class _Compiler:
+    """Turns the pattern notation into spaCy Matcher token patterns for one language."""
+
+    def __init__(self, grammar: GrammarFile) -> None:
+        self.grammar = grammar
+        # A gap never jumps a sentence end or a negation: "i am ~2 suicidal" must not match "i'm not suicidal".
+        self._gap_stops = sorted({*_STOPS, *(w for cue in grammar.negation.cues for w in self.lemmas(cue))})
+
+    def lemmas(self, word: str) -> list[str]:
+        if self.grammar.split_apostrophes and word.endswith("'") and word.count("'") == 1:
+            return sorted({word.lower(), lemma_of(word, self.grammar.language)})  # an elided j', l', d'
+        tokens = tokenize(word, self.grammar.language, self.grammar.contractions, self.grammar.split_apostrophes)
+        if len(tokens) != 1:
+            raise ValueError(f"{word!r} is {len(tokens)} words after tokenising; write them as separate elements")
+        return sorted({tokens.lemmas[0], tokens.words[0], lemma_of(tokens.words[0], self.grammar.language)})
+
+    def element(self, element: str) -> list[dict[str, Any]]:
+        gap = _GAP.match(element)
+        if gap:
+            return [{"LEMMA": {"NOT_IN": self._gap_stops}, "OP": f"{{0,{gap.group(1)}}}"}]
+        optional = element.endswith("?") and len(element) > 1
+        body = element[:-1] if optional else element
+        spec: dict[str, Any]
+        if body == "<year>":
+            spec = {"ORTH": {"REGEX": r"^(19|20)\d\d$"}}
+        elif body == "<num>":
+            spec = {"ORTH": {"REGEX": r"^\d{1,3}$"}}
+        elif body.startswith("="):
+            forms = body.split("|")
+            if not all(f.startswith("=") and len(f) > 1 for f in forms):
+                raise ValueError(f"{element!r}: exact forms (=word) cannot be mixed with lemmas in one element")
+            spec = {"ORTH": {"IN": sorted({f[1:].lower() for f in forms})}}
+        else:
+            spec = {"LEMMA": {"IN": self._alternatives(element, body)}}
+        if optional:
+            spec["OP"] = "?"
+        return [spec]
+
+    def _alternatives(self, element: str, body: str) -> list[str]:
+        words: list[str] = []
+        for alternative in body.split("|"):
+            if not alternative:
+                raise ValueError(f"empty alternative in {element!r}")
+            if alternative.isupper() and alternative.replace("_", "").isalpha():
+                if alternative not in self.grammar.lexicon:
+                    raise ValueError(f"unknown lexicon class {alternative!r}")
+                for word in self.grammar.lexicon[alternative]:
+                    words += self.lemmas(word)
+            else:
+                words += self.lemmas(alternative)
+        return sorted(set(words))
+
+    def pattern(self, source: str) -> list[dict[str, Any]]:
+        elements = source.split()
+        if not elements:
+            raise ValueError("empty pattern")
+        out: list[dict[str, Any]] = []
+        for element in elements:
+            out += self.element(element)
+        if all(spec.get("OP") for spec in out):
+            raise ValueError(f"pattern {source!r} can match nothing at all")
+        return out
+
+
+# Words too common to tell a sentence apart; a pattern's anchor is chosen among its other words.
+_COMMON = frozenset(
+    "i me my myself a an the to of in on at and or but be am is are was were been do does did not no have has had it its this that "
+    "for with all so just can will would get got go going want up out off now here there what when how any one them they he she his "
+    "her their your you we our us by from as if".split()
+)
+
+
+def _anchor(pattern: list[dict[str, Any]]) -> tuple[str, frozenset[str]] | None:
+    """The required word set a sentence must contain for this pattern to match in it (the rarest one)."""
+    best: tuple[int, str, frozenset[str]] | None = None
+    for spec in pattern:
+        if spec.get("OP"):
+            continue
+        for attribute in ("LEMMA", "ORTH"):
+            values = spec.get(attribute, {})
+            if isinstance(values, dict) and "IN" in values:
+                words = frozenset(values["IN"])
+                rank = len(words) + (10_000 if words & _COMMON else 0)
+                if best is None or rank < best[0]:
+                    best = (rank, attribute, words)
+    return (best[1], best[2]) if best else None
+
+
+@dataclass(frozen=True)
+class _Anchored:
+    """Risk patterns that share an anchor: they can only match in a sentence holding one of its words."""
+
+    attribute: str  # "LEMMA" or "ORTH"
+    words: frozenset[str]
+    matcher: Matcher
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    vocab: Vocab
+    risk: tuple[_Anchored, ...]  # first pass: a post none of these match in has no risk at all
+    matcher: Matcher  # second pass, only beside a risk hit: supporting patterns and every context list
+    recovery: Matcher  # post-level markers, looked for in the whole post
+    negators: frozenset[str]
+    breakers: frozenset[str]
+    first: frozenset[str]
+    other: frozenset[str]
+
+
+def _compile(grammar: GrammarFile, source: str) -> _Compiled:
+    vocab = Vocab()
+    matcher = Matcher(vocab, validate=True)
+    recovery = Matcher(vocab, validate=True)
+    compiler = _Compiler(grammar)
+    problems: list[Problem] = []
+    groups: dict[tuple[str, frozenset[str]], dict[str, list[list[dict[str, Any]]]]] = {}
+
+    def add(key: str, patterns: Iterable[str], target: Matcher = matcher, risk: bool = False) -> None:
+        compiled: dict[str, list[list[dict[str, Any]]]] = {}
+        for text in patterns:
+            first_only = text.startswith("@")
+            try:
+                pattern = compiler.pattern(text.removeprefix("@"))
+            except ValueError as exc:
+                problems.append(Problem(source, None, key, f"pattern {text!r}: {exc}"))
+                continue
+            name = key + _FIRST_ONLY if first_only else key
+            if risk:
+                anchor = _anchor(pattern) or ("", frozenset())
+                groups.setdefault(anchor, {}).setdefault(name, []).append(pattern)
+            else:
+                compiled.setdefault(name, []).append(pattern)
+        for name, group in compiled.items():
+            target.add(name, group)
+
+    for key, patterns in grammar.patterns.items():
+        add(key, patterns, risk=True)
+    for key, patterns in grammar.supporting.items():
+        add(_SUPPORTING + key, patterns)
+    for key, patterns in (
+        (_TIME, grammar.time_words),
+        (_BENIGN, grammar.benign),
+        (_IDIOM, grammar.idioms),
+        (_PAST, grammar.past),
+        (_REPORTED, grammar.reported),
+        (_PRESENT, grammar.present),
+        (_HYPOTHETICAL, grammar.hypothetical),
+    ):
+        add(key, patterns)
+    add(_RECOVERY, grammar.recovery, target=recovery)
+    if problems:
+        raise RulebookError(problems)
+
+    def lemmas(words: Iterable[str]) -> frozenset[str]:
+        return frozenset(lemma for word in words for lemma in compiler.lemmas(word))
+
+    risk = []
+    for (attribute, words), named in groups.items():
+        anchored = Matcher(vocab, validate=True)
+        for name, group in named.items():
+            anchored.add(name, group)
+        risk.append(_Anchored(attribute, words, anchored))
+    return _Compiled(
+        vocab,
+        tuple(risk),
+        matcher,
+        recovery,
+        lemmas(grammar.negation.cues),
+        lemmas(grammar.negation.breakers),
+        lemmas(grammar.person.first),
+        lemmas(grammar.person.other),
+    )
+
+
+class CrisisGrammar:
+    """One language's grammar, compiled once; ``find`` returns the author's current-risk hits."""
+
+    def __init__(self, grammar: GrammarFile, source: str = "<grammar>", *, compile_now: bool = True) -> None:
+        self.file = grammar
+        self.language = grammar.language
+        self.source = source
+        self._lock = threading.Lock()
+        self._compiled: _Compiled | None = None
+        if compile_now:
+            self.compile()
+
+    def compile(self) -> None:
+        """Build the matcher (loads the language's lemma dictionary: up to seconds); idempotent and thread-safe."""
+        with self._lock:
+            if self._compiled is None:
+                self._compiled = _compile(self.file, self.source)
+
+    def _ready(self) -> _Compiled:
+        if self._compiled is None:
+            self.compile()
+        assert self._compiled is not None
+        return self._compiled
+
+    def tokens(self, text: str | Normalised) -> Tokens:
+        return tokenize(text, self.language, self.file.contractions, self.file.split_apostrophes)
+
+    def find(self, source: str | Normalised) -> list[GrammarHit]:
+        """Hits in ``source``; pass the post's ``Normalised`` views when you have them (they are not recomputed)."""
+        text = source.original if isinstance(source, Normalised) else source
+        tokens = self.tokens(source)
+        if not tokens.words:
+            return []
+        compiled = self._ready()
+        raw, selected = self._risk_matches(tokens, compiled)
+        if not raw:
+            return []  # no risk pattern matches anywhere: the context lists have nothing to qualify
+        for key, spans in _match(compiled.matcher, compiled.vocab, tokens, selected).items():
+            raw.setdefault(key, []).extend(spans)
+        recovery = len(compiled.recovery) > 0 and bool(_match(compiled.recovery, compiled.vocab, tokens, set(tokens.sentence)))
+        idioms = raw.pop(_IDIOM, [])
+        past_sentences = {tokens.sentence[s] for s, _ in raw.pop(_PAST, [])}
+        reported_sentences = {tokens.sentence[s] for s, _ in raw.pop(_REPORTED, [])}
+        present_sentences = {tokens.sentence[s] for s, _ in raw.pop(_PRESENT, [])}
+        if recovery:
+            # Told from recovery: only sentences that say "now", "again", "tonight"... are current.
+            past_sentences |= set(tokens.sentence)
+        past_sentences -= present_sentences  # "years ago I cut, and I cut again last night" is current
+        # A programme or a study "this morning" is still someone else's words: "now" does not undo reporting.
+        past_sentences |= reported_sentences
+        hypothetical = raw.pop(_HYPOTHETICAL, [])
+        times = raw.pop(_TIME, [])
+        benign_sentences = {tokens.sentence[s] for s, _ in raw.pop(_BENIGN, [])}
+        quoted = [(m.start(), m.end()) for m in _QUOTES.finditer(text)]
+        hits: list[GrammarHit] = []
+        supporting: list[GrammarHit] = []
+        for key, spans in raw.items():
+            first_only = key.endswith(_FIRST_ONLY)
+            dimensions = tuple(Dimension(d) for d in key.removeprefix(_SUPPORTING).removesuffix(_FIRST_ONLY).split("+"))
+            target = supporting if key.startswith(_SUPPORTING) else hits
+            for start, end in _longest(spans):
+                if self._cancelled(tokens, start, end, dimensions, idioms, past_sentences, hypothetical, quoted):
+                    continue
+                if first_only and not self._names_author(tokens, start, end):
+                    continue
+                if tokens.sentence[start] in benign_sentences and set(dimensions) <= _CONTEXTUAL:
+                    continue
+                target.append(GrammarHit(dimensions, tokens.starts[start], tokens.ends[end - 1], start, end))
+        if hits:
+            hits += supporting
+            hits += self._timing(tokens, times, hits, idioms, quoted)
+        return sorted(hits, key=lambda h: (h.start, h.end))
+
+    def signals(self, text: str | Normalised, field: str) -> list[RiskSignal]:
+        return [
+            RiskSignal(dimension=d, source="grammar", field=field, start=h.start, end=h.end, language=self.language)
+            for h in self.find(text)
+            for d in h.dimensions
+        ]
+
+    def _cancelled(
+        self,
+        tokens: Tokens,
+        start: int,
+        end: int,
+        dimensions: tuple[Dimension, ...],
+        idioms: list[tuple[int, int]],
+        past_sentences: set[int],
+        hypothetical: list[tuple[int, int]],
+        quoted: list[tuple[int, int]],
+    ) -> bool:
+        if any(s < end and start < e for s, e in idioms):
+            return True
+        if any(qs <= tokens.starts[start] and tokens.ends[end - 1] <= qe for qs, qe in quoted):
+            return True
+        if tokens.sentence[start] in past_sentences:
+            return True
+        clause = _clause_start(tokens, start)
+        if any(clause <= s < start or (s < start < e) for s, e in hypothetical):
+            return True
+        if self._negated(tokens.lemmas[max(clause, start - self.file.negation.window) : start]):
+            return True
+        if Dimension.concern_other in dimensions:
+            return False
+        inside = set(tokens.lemmas[start:end])
+        if inside & self._ready().first:
+            return False
+        lookback = tokens.lemmas[max(clause, start - self.file.person.window) : start]
+        for lemma in reversed(lookback):
+            if lemma in self._ready().first:
+                return False
+            if lemma in self._ready().other:
+                return True
+        return False
+
+    def _risk_matches(self, tokens: Tokens, compiled: _Compiled) -> tuple[dict[str, list[tuple[int, int]]], set[int]]:
+        """First pass: each anchored group runs only over the sentences that hold its anchor words.
+
+        Returns the risk matches and the sentences to search for context (those with a match and their
+        neighbours, since timing looks one sentence away).
+        """
+        by_lemma: dict[str, set[int]] = {}
+        by_form: dict[str, set[int]] = {}
+        for word, lemma, sentence in zip(tokens.words, tokens.lemmas, tokens.sentence, strict=True):
+            by_lemma.setdefault(lemma, set()).add(sentence)
+            by_form.setdefault(word, set()).add(sentence)
+        every = set(tokens.sentence)
+        raw: dict[str, list[tuple[int, int]]] = {}
+        for group in compiled.risk:
+            if not group.words:
+                sentences = every
+            else:
+                index = by_lemma if group.attribute == "LEMMA" else by_form
+                sentences = set().union(*(index.get(word, set()) for word in group.words))
+            if sentences:
+                for key, spans in _match(group.matcher, compiled.vocab, tokens, sentences).items():
+                    raw.setdefault(key, []).extend(spans)
+        near = {tokens.sentence[start] + d for spans in raw.values() for start, _ in spans for d in (-1, 0, 1)}
+        return raw, near
+
+    def _names_author(self, tokens: Tokens, start: int, end: int) -> bool:
+        clause = _clause_start(tokens, start)
+        stop = end
+        while stop < len(tokens) and tokens.words[stop] not in CLAUSE_BREAKS:
+            stop += 1
+        return any(lemma in self._ready().first for lemma in tokens.lemmas[clause:stop])
+
+    def _negated(self, window: tuple[str, ...]) -> bool:
+        """A cue negates the hit unless a breaker stands between ("can't *stop* thinking about...")."""
+        for i, lemma in enumerate(window):
+            if lemma in self._ready().negators and not any(w in self._ready().breakers for w in window[i + 1 :]):
+                return True
+        return False
+
+    def _timing(
+        self,
+        tokens: Tokens,
+        times: list[tuple[int, int]],
+        hits: list[GrammarHit],
+        idioms: list[tuple[int, int]],
+        quoted: list[tuple[int, int]],
+    ) -> list[GrammarHit]:
+        """A bare time word counts as timing when risk is named in its sentence or the one beside it."""
+        near = {tokens.sentence[h.first_token] + d for h in hits for d in (-1, 0, 1) if set(h.dimensions) - {Dimension.hopelessness}}
+        out = []
+        for start, end in _longest(times):
+            if tokens.sentence[start] not in near or any(s < end and start < e for s, e in idioms):
+                continue
+            if any(qs <= tokens.starts[start] < qe for qs, qe in quoted):
+                continue
+            out.append(GrammarHit((Dimension.timing,), tokens.starts[start], tokens.ends[end - 1], start, end))
+        return out
+
+
+def _match(matcher: Matcher, vocab: Vocab, tokens: Tokens, sentences: set[int]) -> dict[str, list[tuple[int, int]]]:
+    """Run ``matcher`` over the chosen sentences only; spans come back as indices into ``tokens``."""
+    words: list[str] = []
+    lemmas: list[str] = []
+    origin: list[int] = []
+    for i, sentence in enumerate(tokens.sentence):
+        if sentence not in sentences:
+            continue
+        if origin and origin[-1] != i - 1:  # a gap between searched sentences: keep them apart
+            words.append(BOUNDARY)
+            lemmas.append(BOUNDARY)
+            origin.append(-1)
+        words.append(tokens.words[i])
+        lemmas.append(tokens.lemmas[i])
+        origin.append(i)
+    raw: dict[str, list[tuple[int, int]]] = {}
+    if not words:
+        return raw
+    for match_id, start, end in matcher(Doc(vocab, words=words, lemmas=lemmas)):
+        first, last = origin[start], origin[end - 1]
+        if first >= 0 and last >= 0:
+            raw.setdefault(vocab.strings[match_id], []).append((first, last + 1))
+    return raw
+
+
+def _clause_start(tokens: Tokens, index: int) -> int:
+    i = index
+    while i > 0 and tokens.words[i - 1] not in CLAUSE_BREAKS:
+        i -= 1
+    return i
+
+
+def _longest(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Drop spans contained in a longer span of the same key (optional elements make many)."""
+    ordered = sorted(set(spans), key=lambda s: (s[0], -(s[1] - s[0])))
+    kept: list[tuple[int, int]] = []
+    for start, end in ordered:
+        if any(ks <= start and end <= ke for ks, ke in kept):
+            continue
+        kept.append((start, end))
+    return kept
+
+
+class _NoDuplicateKeys(yaml.SafeLoader):
+    """A repeated key would silently replace the first one's patterns; refuse it instead."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[object, object]:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def _load_one(path: Path, compile_now: bool = True) -> CrisisGrammar:
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_NoDuplicateKeys)  # a SafeLoader subclass
+    except (OSError, yaml.YAMLError) as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        what = getattr(exc, "problem", None) or exc.__class__.__name__
+        raise RulebookError([Problem(str(path), line + 1 if line is not None else None, None, f"cannot read: {what}")]) from exc
+    try:
+        grammar = GrammarFile.model_validate(data)
+    except ValidationError as exc:
+        problems = [Problem(str(path), None, ".".join(str(p) for p in err["loc"]) or None, err["msg"]) for err in exc.errors()]
+        raise RulebookError(problems) from exc
+    if path.stem != grammar.language:
+        raise RulebookError([Problem(str(path), None, None, f"file name must be {grammar.language}.yaml")])
+    return CrisisGrammar(grammar, str(path), compile_now=compile_now)
+
+
+def load_grammars(folder: Path, compile_now: Iterable[str] | None = None) -> Mapping[str, CrisisGrammar]:
+    """Every ``<language>.yaml`` in ``folder``; any invalid file refuses the whole set.
+
+    ``compile_now`` names the languages to compile at once (default: all); the others compile on first
+    use or in ``CrisisDetector.warm`` (compiling loads a lemma dictionary, up to seconds for Polish).
+    """
+    grammars: dict[str, CrisisGrammar] = {}
+    problems: list[Problem] = []
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            grammar = _load_one(path, compile_now is None or path.stem in set(compile_now))
+        except RulebookError as exc:
+            problems += exc.problems
+            continue
+        grammars[grammar.language] = grammar
+    if problems:
+        raise RulebookError(problems)
+    return grammars

@@ -1,0 +1,42 @@
+"""Record an escalation on the human queue: one function for the sync route, the queue job and Coral."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from moderation_service.core.decision import Action, Decision
+from moderation_service.errors import StoreUnavailable
+from moderation_service.service.parts import Services
+
+__all__ = ["record_escalation"]
+
+log = logging.getLogger(__name__)
+
+
+def record_escalation(
+    services: Services,
+    decision: Decision,
+    *,
+    post_id: str | None = None,
+    context: str = "",
+    decision_id: str | None = None,
+    best_effort: bool = True,
+) -> str | None:
+    """The escalation's id once it is on the human queue; None when the decision is not an escalation.
+
+    Best effort where the caller already holds the decision (sync route, Coral): with no store, or
+    the store down, it logs and returns None rather than fail the request. A queue job passes
+    ``best_effort=False``: the error fails the job, and the reaper runs it again.
+    """
+    if decision.action is not Action.escalate or services.store is None:
+        return None
+    decision_id = decision_id or secrets.token_hex(12)
+    try:
+        services.store.escalate(decision_id, decision, post_id, context)
+    except StoreUnavailable:
+        if not best_effort:
+            raise
+        log.error("escalation not recorded: store unavailable", extra={"action": decision.action.value})
+        return None
+    return decision_id

@@ -1,0 +1,64 @@
+"""Moderate now: check posts, run the pipeline, count each post judged once, record escalations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from moderation_service.core.decision import Decision
+from moderation_service.core.post import PostIn
+from moderation_service.errors import InputError, TextTooLongError
+from moderation_service.service.escalate import record_escalation
+from moderation_service.service.parts import Services
+
+__all__ = ["Judged", "check_batch", "count_decision", "judge", "judge_parts", "moderate_now"]
+
+
+@dataclass(frozen=True)
+class Judged:
+    decision: Decision
+    decision_id: str | None  # set when the escalation was recorded (for feedback)
+
+
+def check_batch(services: Services, posts: Sequence[PostIn], limit: int) -> None:
+    """The same pre-check for every batch route: at most ``limit`` items; an over-long item is 413, others 422 naming it."""
+    if len(posts) > limit:
+        raise InputError(f"a batch holds at most {limit} items; got {len(posts)}")
+    for index, post in enumerate(posts):
+        try:
+            services.pipeline.check(post.to_post())
+        except TextTooLongError:
+            raise
+        except InputError as exc:
+            raise InputError(f"items[{index}]: {exc}") from exc
+
+
+def count_decision(services: Services, decision: Decision) -> None:
+    """The one place a judged post is counted (decisions, categories, rule hits, stage times)."""
+    if services.metrics is not None:
+        services.metrics.observe_decision(decision)
+
+
+def judge(services: Services, posts: Sequence[PostIn], *, count: bool = True) -> list[Decision]:
+    """Decisions in input order, each post counted once in the metrics (``count=False``: the caller counts)."""
+    decisions = services.pipeline.moderate_batch([post.to_post() for post in posts])
+    if count:
+        for decision in decisions:
+            count_decision(services, decision)
+    return decisions
+
+
+def judge_parts(services: Services, post: PostIn, parts: Sequence[str]) -> tuple[Decision, list[Decision]]:
+    """A post and pieces of it (Perspective's span scores): only the post itself counts as a decision."""
+    whole = judge(services, [post])[0]
+    pieces = services.pipeline.moderate_batch([post.model_copy(update={"text": text, "title": None}).to_post() for text in parts])
+    return whole, pieces
+
+
+def moderate_now(services: Services, posts: Sequence[PostIn], post_ids: Sequence[str | None]) -> list[Judged]:
+    """The sync path: judge, then put escalations on the human queue (the caller keeps the decision either way)."""
+    decisions = judge(services, posts)
+    return [
+        Judged(decision, record_escalation(services, decision, post_id=post_id))
+        for decision, post_id in zip(decisions, post_ids, strict=True)
+    ]

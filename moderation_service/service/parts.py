@@ -1,0 +1,41 @@
+"""What the service functions work with: the parts ``bootstrap`` built once per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from moderation_service.config import ApiSettings, CoralSettings, QueueSettings, WebhookSettings
+from moderation_service.core.pipeline import Pipeline
+from moderation_service.errors import StoreUnavailable
+from moderation_service.metrics import Metrics
+from moderation_service.store import JobQueue, Store
+
+__all__ = ["Services"]
+
+
+@dataclass
+class Services:
+    """One per process (API or worker). ``store`` and ``queue`` are None when no Redis is configured."""
+
+    pipeline: Pipeline
+    api: ApiSettings
+    queue_settings: QueueSettings
+    webhooks: WebhookSettings
+    coral: CoralSettings
+    metrics: Metrics | None = None
+    store: Store | None = None
+    queue: JobQueue | None = None
+
+    def require_store(self) -> Store:
+        """The store, or StoreUnavailable (HTTP 503 + Retry-After) when no Redis is configured."""
+        if self.store is None:
+            raise StoreUnavailable("the queue is not configured (MODERATION_REDIS_URL)")
+        return self.store
+
+    def require_queue(self) -> JobQueue:
+        if self.queue is None:
+            raise StoreUnavailable("the queue is not configured (MODERATION_REDIS_URL)")
+        return self.queue
+
+    def close(self) -> None:
+        self.pipeline.close()

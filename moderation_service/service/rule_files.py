@@ -1,0 +1,41 @@
+"""Rule files before they go live: validate, run their own tests, render the code of conduct (the ``rules`` commands)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from moderation_service.core.crisis import CrisisDetector, load_grammars
+from moderation_service.core.rulebook import Rulebook, load_rulebook
+from moderation_service.core.rulebook.render import render_html, render_markdown
+from moderation_service.core.rulebook.testing import TestFailure, run_rule_tests
+from moderation_service.core.signposting import SignpostDirectory, load_directory
+
+__all__ = ["Rulebook", "TestFailure", "check_rule_file", "render_rule_file", "run_file_tests"]
+
+
+def _directory(rules_dir: Path, rule_file: Path) -> SignpostDirectory:
+    """The signposting directory beside the rule file, else the configured one (helplines are never flagged)."""
+    beside = rule_file.resolve().parent / "signposting"
+    return load_directory(beside if beside.is_dir() else rules_dir / "signposting")
+
+
+def check_rule_file(path: Path, rules_dir: Path | None = None) -> Rulebook:
+    """The loaded rulebook; RulebookError naming file, line and rule id for each problem.
+
+    ``rules_dir``: where ``extends`` finds rulebooks that are not beside the file.
+    """
+    return load_rulebook(path, rules_dir=rules_dir)
+
+
+def run_file_tests(path: Path, rules_dir: Path) -> tuple[int, list[TestFailure]]:
+    """(tests run, failures) of the file's own ``tests:``, through its rules and the crisis grammars."""
+    directory = _directory(rules_dir, path)
+    book = load_rulebook(path, directory.helpline_numbers(), rules_dir)
+    crisis = CrisisDetector(load_grammars(rules_dir / "crisis"))
+    return run_rule_tests(book, directory, crisis)
+
+
+def render_rule_file(path: Path, format: Literal["md", "html"], rules_dir: Path | None = None) -> str:
+    book = load_rulebook(path, rules_dir=rules_dir)
+    return render_markdown(book) if format == "md" else render_html(book)

@@ -1,0 +1,68 @@
+"""Accept a submission for the queue: stored first (so a 202 is never lost), then its job enqueued."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from pydantic import BaseModel
+
+from moderation_service.errors import InputError, NotFoundError, StoreUnavailable
+from moderation_service.service.moderate import check_batch
+from moderation_service.service.parts import Services
+from moderation_service.store import Submission, SubmissionIn
+from moderation_service.webhooks import check_callback_url
+
+__all__ = ["Accepted", "accept_batch", "accept_submission", "enqueue_attempt", "submission_status"]
+
+log = logging.getLogger(__name__)
+
+
+class Accepted(BaseModel):
+    submission_id: str
+    post_id: str
+    status_url: str
+    created: bool
+
+
+def enqueue_attempt(services: Services, submission_id: str, attempt: int) -> None:
+    """Queue one attempt's job (new submissions and the reaper's re-queues alike)."""
+    services.require_queue().enqueue_moderation(submission_id, attempt)
+
+
+def _check(services: Services, item: SubmissionIn) -> None:
+    if item.callback_url:
+        check_callback_url(item.callback_url, services.webhooks.callback_allowed_hosts)
+
+
+def accept_submission(services: Services, key_id: str, item: SubmissionIn) -> Accepted:
+    """Store the submission (idempotent per key and post_id) and queue its first attempt."""
+    services.pipeline.check(item.to_post())
+    services.pipeline.rulebooks.get(item.community)
+    _check(services, item)
+    sub_id, created = services.require_store().create_submission(key_id, item)
+    if created:
+        try:
+            enqueue_attempt(services, sub_id, 1)
+        except StoreUnavailable:
+            # Stored durably but not queued: the reaper queues it, so the post is still never lost.
+            log.warning("submission stored but not queued; the reaper will queue it")
+    return Accepted(submission_id=sub_id, post_id=item.post_id, status_url=f"/v1/submissions/{sub_id}", created=created)
+
+
+def accept_batch(services: Services, key_id: str, items: Sequence[SubmissionIn]) -> list[Accepted]:
+    """The whole batch is checked first (same rules as the sync batch), then each item accepted in order."""
+    check_batch(services, items, services.api.max_submission_batch)
+    for index, item in enumerate(items):
+        try:
+            _check(services, item)
+        except InputError as exc:
+            raise InputError(f"items[{index}]: {exc}") from exc
+    return [accept_submission(services, key_id, item) for item in items]
+
+
+def submission_status(services: Services, submission_id: str) -> Submission:
+    submission = services.require_store().get(submission_id)
+    if submission is None:
+        raise NotFoundError("no such submission (or its record has expired)")
+    return submission

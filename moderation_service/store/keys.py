@@ -1,0 +1,62 @@
+"""Every Redis key and RQ queue key the service uses, in one place (nothing outside ``store`` builds one)."""
+
+from __future__ import annotations
+
+import hashlib
+
+__all__ = [
+    "AUDIT",
+    "DECISIONS_STORED",
+    "ESCALATIONS_ACKED",
+    "ESCALATIONS_OPEN",
+    "FEEDBACK_INDEX",
+    "LEASES",
+    "PENDING",
+    "PREFIX",
+    "REAPER_LOCK",
+    "WEBHOOKS_DUE",
+    "escalation",
+    "feedback",
+    "idempotency",
+    "rq_queue",
+    "submission",
+    "text",
+]
+
+PREFIX = "ms:"
+PENDING = PREFIX + "pending"  # submissions not yet finished, scored by when they were last (re)queued
+LEASES = PREFIX + "leases"  # running jobs, scored by when their lease runs out
+WEBHOOKS_DUE = PREFIX + "webhooks:due"  # deliveries waiting for their retry time
+ESCALATIONS_OPEN = PREFIX + "escalations:open"  # open escalations, scored by creation time (oldest first)
+ESCALATIONS_ACKED = PREFIX + "escalations:acked"  # handled escalations, scored by when a moderator acknowledged them
+FEEDBACK_INDEX = PREFIX + "feedback"
+AUDIT = PREFIX + "audit"
+DECISIONS_STORED = PREFIX + "stats:decisions_stored"
+REAPER_LOCK = PREFIX + "reaper:lock"
+
+
+def submission(sub_id: str) -> str:
+    return f"{PREFIX}sub:{sub_id}"
+
+
+def text(sub_id: str) -> str:
+    """The submitted post (with its text): kept only for the short text TTL."""
+    return f"{PREFIX}text:{sub_id}"
+
+
+def idempotency(key_id: str, post_id: str) -> str:
+    """Per API key and post; the post id is hashed so a client's ids never appear in key names."""
+    return f"{PREFIX}idem:{key_id}:{hashlib.sha256(post_id.encode()).hexdigest()[:32]}"
+
+
+def escalation(decision_id: str) -> str:
+    return f"{PREFIX}esc:{decision_id}"
+
+
+def feedback(decision_id: str) -> str:
+    return f"{PREFIX}feedback:{decision_id}"
+
+
+def rq_queue(name: str) -> str:
+    """The list RQ keeps a queue's waiting job ids in (RQ's own naming)."""
+    return f"rq:queue:{name}"

@@ -1,0 +1,297 @@
+"""Redis-backed state: submissions, decisions, idempotency, escalations, feedback, audit trail.
+
+Redis is the only stateful part. Multi-step changes run as Lua scripts so they are atomic: a
+submission is stored with its idempotency key in one step, and a decision is stored at most once
+however many times a job runs. Post text lives under its own key with a short TTL; the record
+without text is kept longer. The audit trail never holds text or author ids. Redis errors are
+wrapped into ``StoreUnavailable`` where they enter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import redis
+
+from moderation_service.core.decision import Decision, Priority
+from moderation_service.errors import IdempotencyConflict, StoreUnavailable
+from moderation_service.store import keys, scripts
+from moderation_service.store.rows import (
+    Escalation,
+    FeedbackIn,
+    FeedbackRecord,
+    QueuedDecision,
+    QueueStats,
+    Submission,
+    SubmissionIn,
+    WebhookDue,
+    WebhookStatus,
+)
+
+__all__ = ["Store", "connect", "text_hash"]
+
+_AUDIT_MAX = 100_000
+
+
+def connect(url: str) -> redis.Redis:
+    """A client that fails fast (the API must answer 503 quickly, not hang) and reconnects by itself."""
+    return redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=2, health_check_interval=15, retry_on_timeout=False)
+
+
+def text_hash(body: SubmissionIn) -> str:
+    """What makes two submissions of one post_id "the same post" (idempotency): its title and text."""
+    content = json.dumps({"text": body.text, "title": body.title}, sort_keys=True)
+    return hashlib.sha256(content.encode()).hexdigest()[:32]
+
+
+def _due(member: str) -> WebhookDue:
+    if member.startswith("{"):
+        return WebhookDue.model_validate_json(member)
+    sub_id, _, attempt = member.partition(":")  # written by versions before the typed form; read, never written
+    return WebhookDue(submission_id=sub_id, attempt=int(attempt or 1))
+
+
+def _categories(raw: str) -> list[str]:
+    if raw.startswith("["):
+        return list(json.loads(raw))
+    return [c for c in raw.split(",") if c]  # written by versions before the JSON form; read, never written
+
+
+def _now() -> str:
+    return f"{time.time():.6f}"
+
+
+class Store:
+    def __init__(self, client: redis.Redis, text_ttl_s: int, record_ttl_s: int) -> None:
+        self.redis = client
+        self.text_ttl_s = text_ttl_s
+        self.record_ttl_s = record_ttl_s
+        self._create = client.register_script(scripts.CREATE)
+        self._claim = client.register_script(scripts.CLAIM)
+        self._complete = client.register_script(scripts.COMPLETE)
+        self._requeue = client.register_script(scripts.REQUEUE)
+        self._pop_due = client.register_script(scripts.POP_DUE)
+
+    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise StoreUnavailable("the decision store (Redis) is unreachable") from exc
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.redis.ping())
+        except (redis.ConnectionError, redis.TimeoutError):
+            return False
+
+    def flush(self) -> None:
+        """Drop everything in this database (tests and fresh installs only)."""
+        self._call(self.redis.flushdb)
+
+    # --- submissions ---------------------------------------------------------------------------
+    def create_submission(self, key_id: str, body: SubmissionIn) -> tuple[str, bool]:
+        """(submission id, created). Raises IdempotencyConflict or StoreUnavailable."""
+        sub_id = secrets.token_hex(12)
+        digest = text_hash(body)
+        now = _now()
+        names = [keys.idempotency(key_id, body.post_id), keys.submission(sub_id), keys.text(sub_id), keys.PENDING, keys.AUDIT]
+        args = [sub_id, digest, self.record_ttl_s, body.post_id, key_id, now, body.callback_url or ""]
+        args += [body.model_dump_json(), self.text_ttl_s]
+        result = self._call(self._create, keys=names, args=args)
+        if result == b"new":
+            return sub_id, True
+        existing_id, _, existing_digest = result.decode().partition("|")
+        if existing_digest != digest:
+            raise IdempotencyConflict(f"post_id was already submitted with different text (submission {existing_id})")
+        return existing_id, False
+
+    def get(self, sub_id: str) -> Submission | None:
+        raw = self._call(self.redis.hgetall, keys.submission(sub_id))
+        if not raw:
+            return None
+        row = {k.decode(): v.decode() for k, v in raw.items()}
+        return Submission(
+            id=sub_id,
+            status=row["status"],
+            post_id=row.get("post_id", ""),
+            attempt=int(row.get("attempt", "1")),
+            created_at=float(row["created_at"]),
+            updated_at=float(row["updated_at"]),
+            decision=QueuedDecision.model_validate_json(row["decision"]) if row.get("decision") else None,
+            error=row.get("error"),
+            callback_url=row.get("callback_url") or None,
+            webhook_status=row.get("webhook_status") or None,
+            webhook_attempts=int(row.get("webhook_attempts", "0")),
+        )
+
+    def body(self, sub_id: str) -> SubmissionIn | None:
+        """The submitted post, or None once its text has expired."""
+        raw = self._call(self.redis.get, keys.text(sub_id))
+        return SubmissionIn.model_validate_json(raw) if raw else None
+
+    def claim(self, sub_id: str, attempt: int, lease_s: float) -> bool:
+        """Mark running under a lease; False when done, failed, or a newer attempt owns it."""
+        now = time.time()
+        args = [attempt, f"{now:.6f}", f"{now + lease_s:.6f}", sub_id]
+        return bool(self._call(self._claim, keys=[keys.submission(sub_id), keys.LEASES], args=args))
+
+    def extend_lease(self, sub_id: str, lease_s: float) -> None:
+        """Heartbeat of a running job: only a job that stops beating is re-queued."""
+        self._call(self.redis.zadd, keys.LEASES, {sub_id: time.time() + lease_s}, xx=True)
+
+    def complete(self, decision: QueuedDecision) -> bool:
+        """Store the decision once; True only for the call that stored it."""
+        sub_id = decision.submission_id
+        names = [keys.submission(sub_id), keys.LEASES, keys.PENDING, keys.DECISIONS_STORED, keys.AUDIT]
+        args = [decision.model_dump_json(), _now(), decision.action.value, sub_id]
+        return bool(self._call(self._complete, keys=names, args=args))
+
+    def requeue(self, sub_id: str, max_attempts: int, reason: str) -> int:
+        """Next attempt number; 0 when attempts are used up (now failed); -1 when already finished."""
+        names = [keys.submission(sub_id), keys.LEASES, keys.PENDING, keys.AUDIT]
+        return int(self._call(self._requeue, keys=names, args=[sub_id, max_attempts, reason, _now()]))
+
+    def fail(self, sub_id: str, reason: str) -> None:
+        pipe = self.redis.pipeline()
+        pipe.hset(keys.submission(sub_id), mapping={"status": "failed", "error": reason, "updated_at": _now()})
+        pipe.zrem(keys.LEASES, sub_id)
+        pipe.zrem(keys.PENDING, sub_id)
+        pipe.xadd(keys.AUDIT, {"event": "failed", "id": sub_id}, maxlen=_AUDIT_MAX, approximate=True)
+        self._call(pipe.execute)
+
+    def expired_leases(self, now: float, limit: int = 500) -> list[str]:
+        return [m.decode() for m in self._call(self.redis.zrangebyscore, keys.LEASES, "-inf", now, start=0, num=limit)]
+
+    def stale_pending(self, older_than: float, limit: int = 500) -> list[str]:
+        return [m.decode() for m in self._call(self.redis.zrangebyscore, keys.PENDING, "-inf", older_than, start=0, num=limit)]
+
+    def touch_pending(self, sub_id: str) -> None:
+        self._call(self.redis.zadd, keys.PENDING, {sub_id: time.time()}, xx=True)
+
+    def decisions_stored(self) -> int:
+        return int(self._call(self.redis.get, keys.DECISIONS_STORED) or 0)
+
+    def take_reaper_turn(self, hold_ms: int) -> bool:
+        """A short lock, so one reaper among all workers acts per tick."""
+        return bool(self._call(self.redis.set, keys.REAPER_LOCK, "1", nx=True, px=hold_ms))
+
+    # --- webhooks ------------------------------------------------------------------------------
+    def schedule_webhook(self, due_item: WebhookDue, due: float) -> None:
+        self._call(self.redis.zadd, keys.WEBHOOKS_DUE, {due_item.model_dump_json(): due})
+
+    def pop_due_webhooks(self, now: float, limit: int = 200) -> list[WebhookDue]:
+        members = self._call(self._pop_due, keys=[keys.WEBHOOKS_DUE], args=[f"{now:.6f}", limit])
+        return [_due(m.decode()) for m in members]
+
+    def webhook_result(self, sub_id: str, status: WebhookStatus, attempts: int) -> None:
+        pipe = self.redis.pipeline()
+        pipe.hset(keys.submission(sub_id), mapping={"webhook_status": status.value, "webhook_attempts": attempts})
+        pipe.xadd(keys.AUDIT, {"event": f"webhook_{status.value}", "id": sub_id}, maxlen=_AUDIT_MAX, approximate=True)
+        self._call(pipe.execute)
+
+    # --- escalations ---------------------------------------------------------------------------
+    def escalate(self, decision_id: str, decision: Decision, post_id: str | None = None, context: str = "") -> None:
+        """Put an escalated decision on the human queue, with its priority and categories (never its text)."""
+        categories = sorted({r.category for r in decision.reasons})
+        priority = (decision.priority or Priority.normal).value
+        now = time.time()
+        pipe = self.redis.pipeline()
+        pipe.hset(
+            keys.escalation(decision_id),
+            mapping={
+                "priority": priority,
+                "post_id": post_id or "",
+                "categories": json.dumps(categories),
+                "created_at": now,
+                "status": "open",
+                "context": context,
+            },
+        )
+        pipe.expire(keys.escalation(decision_id), self.record_ttl_s)
+        pipe.zadd(keys.ESCALATIONS_OPEN, {decision_id: now}, nx=True)
+        pipe.xadd(keys.AUDIT, {"event": "escalated", "id": decision_id, "priority": priority}, maxlen=_AUDIT_MAX, approximate=True)
+        self._call(pipe.execute)
+
+    def open_escalations(self, limit: int = 100) -> list[Escalation]:
+        ids = [m.decode() for m in self._call(self.redis.zrange, keys.ESCALATIONS_OPEN, 0, limit - 1)]
+        return self._escalations(ids)
+
+    def acked_escalations(self, limit: int = 100) -> list[Escalation]:
+        """Handled escalations, most recently acknowledged first (kept as long as their records)."""
+        self._call(self.redis.zremrangebyscore, keys.ESCALATIONS_ACKED, "-inf", time.time() - self.record_ttl_s)
+        ids = [m.decode() for m in self._call(self.redis.zrevrange, keys.ESCALATIONS_ACKED, 0, limit - 1)]
+        return self._escalations(ids)
+
+    def _escalations(self, ids: list[str]) -> list[Escalation]:
+        pipe = self.redis.pipeline(transaction=False)  # one round trip, however many are open
+        for decision_id in ids:
+            pipe.hgetall(keys.escalation(decision_id))
+        rows = self._call(pipe.execute) if ids else []
+        now = time.time()
+        out = []
+        for decision_id, raw in zip(ids, rows, strict=True):
+            if not raw:
+                continue
+            row = {k.decode(): v.decode() for k, v in raw.items()}
+            created = float(row["created_at"])
+            out.append(
+                Escalation(
+                    id=decision_id,
+                    priority=Priority(row["priority"]),
+                    post_id=row["post_id"] or None,
+                    categories=_categories(row["categories"]),
+                    context=row.get("context") or None,
+                    created_at=created,
+                    age_seconds=round(now - created, 1),
+                    status="acked" if row.get("status") == "acked" else "open",
+                    acked_at=float(row["acked_at"]) if "acked_at" in row else None,
+                    acked_by=row.get("acked_by"),
+                )
+            )
+        return out
+
+    def ack_escalation(self, decision_id: str, key_id: str) -> bool:
+        removed = self._call(self.redis.zrem, keys.ESCALATIONS_OPEN, decision_id)
+        if removed:
+            pipe = self.redis.pipeline()
+            now = time.time()
+            pipe.hset(keys.escalation(decision_id), mapping={"status": "acked", "acked_at": now, "acked_by": key_id})
+            pipe.zadd(keys.ESCALATIONS_ACKED, {decision_id: now})
+            event = {"event": "escalation_acked", "id": decision_id, "key_id": key_id}
+            pipe.xadd(keys.AUDIT, event, maxlen=_AUDIT_MAX, approximate=True)  # type: ignore[arg-type]
+            self._call(pipe.execute)
+        return bool(removed)
+
+    # --- feedback ------------------------------------------------------------------------------
+    def add_feedback(self, decision_id: str, feedback: FeedbackIn, key_id: str) -> None:
+        record = FeedbackRecord(**feedback.model_dump(), decision_id=decision_id, key_id=key_id, created_at=time.time())
+        pipe = self.redis.pipeline()
+        pipe.rpush(keys.feedback(decision_id), record.model_dump_json())
+        pipe.zadd(keys.FEEDBACK_INDEX, {decision_id: record.created_at})
+        event = {"event": "feedback", "id": decision_id, "outcome": feedback.outcome.value}
+        pipe.xadd(keys.AUDIT, event, maxlen=_AUDIT_MAX, approximate=True)  # type: ignore[arg-type]
+        self._call(pipe.execute)
+
+    def iter_feedback(self) -> Iterator[FeedbackRecord]:
+        for member in self._call(self.redis.zrange, keys.FEEDBACK_INDEX, 0, -1):
+            for raw in self._call(self.redis.lrange, keys.feedback(member.decode()), 0, -1):
+                yield FeedbackRecord.model_validate_json(raw)
+
+    def decision_exists(self, decision_id: str) -> bool:
+        return bool(self._call(self.redis.exists, keys.submission(decision_id), keys.escalation(decision_id)))
+
+    def audit_events(self, count: int = 1000) -> list[dict[str, str]]:
+        entries = self._call(self.redis.xrevrange, keys.AUDIT, count=count)
+        return [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in entries]
+
+    # --- what the metrics scrape reads ---------------------------------------------------------
+    def queue_stats(self, queue_names: list[str]) -> QueueStats:
+        depth = {name: int(self._call(self.redis.llen, keys.rq_queue(name))) for name in queue_names}
+        first = self._call(self.redis.zrange, keys.PENDING, 0, 0, withscores=True)
+        oldest = time.time() - float(first[0][1]) if first else 0.0
+        return QueueStats(depth=depth, oldest_pending_age_s=oldest, open_escalations=self.open_escalations(limit=10_000))

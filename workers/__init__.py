@@ -1,1 +1,0 @@
-"""RQ workers: queued moderation, decision store, webhooks (see the queue issue)."""
