@@ -13,7 +13,7 @@ from moderation_service.api.state import services_of
 from moderation_service.service import FeedbackIn
 from moderation_service.service.feedback import acked_escalations, acknowledge, open_escalations, record_feedback
 
-__all__ = ["router"]
+__all__ = ["EscalationStatus", "router"]
 
 router = APIRouter(prefix="/v1", tags=["escalations"])
 
