@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -514,6 +515,13 @@ def main() -> None:
         app()
     except ModerationError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(2)
+    except ValidationError as exc:  # settings from the environment that cannot be used
+        problems = [
+            ".".join(str(p) for p in e["loc"]) + ": " * bool(e["loc"]) + str(e["msg"]).removeprefix("Value error, ")
+            for e in exc.errors(include_input=False, include_url=False)
+        ]
+        err.print(f"error: invalid settings: {'; '.join(problems)}", markup=False, highlight=False)
         sys.exit(2)
     except OSError as exc:
         from moderation_service.cli_checks import describe_os_error

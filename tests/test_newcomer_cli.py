@@ -272,3 +272,8 @@ def test_train_defaults_to_a_new_folder_and_checks_its_datasets_first(tmp_path: 
 def test_feedback_export_without_redis_names_the_make_run_url() -> None:
     line = one_clear_line(cli("feedback", "export"))
     assert "MODERATION_REDIS_URL=redis://127.0.0.1:6390/0" in line
+
+
+def test_unusable_settings_are_one_line_naming_the_variable() -> None:
+    line = one_clear_line(cli("rules", "check", "rules/peer-support.yaml", env={"MODERATION_CALLBACK_ALLOWED_HOSTS": "forum.example.org"}))
+    assert line.startswith("error: invalid settings: ") and "MODERATION_WEBHOOK_SECRET" in line

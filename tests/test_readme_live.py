@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -31,7 +32,8 @@ pytestmark = [pytest.mark.model, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 CLI = str(Path(sys.executable).parent / "moderation-service")
-CALLBACK_HOSTS = "forum.example.org"  # what the README's callback example starts the service with
+CALLBACK_HOSTS = "forum.example.org"  # what the README's callback example starts the service with ...
+SECRET_FROM = "MODERATION_WEBHOOK_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(16))')"  # ... and its secret
 
 
 @dataclass
@@ -57,7 +59,8 @@ class Stack:
 
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MODERATION_", "PROMETHEUS_"))}
-    return {**env, "MODERATION_CALLBACK_ALLOWED_HOSTS": CALLBACK_HOSTS, **extra}
+    secret = secrets.token_hex(16)
+    return {**env, "MODERATION_CALLBACK_ALLOWED_HOSTS": CALLBACK_HOSTS, "MODERATION_WEBHOOK_SECRET": secret, **extra}
 
 
 def start_stack(tmp: Path, data_dir: Path, port: int, redis_port: int, name: str) -> Stack:
@@ -227,7 +230,7 @@ def test_every_curl_example_answers_as_documented(stack: Stack) -> None:
     examples = curl_examples()
     assert len(examples) == 5
     callback = README.index('"callback_url": "https://forum.example.org/')
-    assert f"MODERATION_CALLBACK_ALLOWED_HOSTS={CALLBACK_HOSTS} make run" in README[callback - 600 : callback]
+    assert f"MODERATION_CALLBACK_ALLOWED_HOSTS={CALLBACK_HOSTS} {SECRET_FROM} make run" in README[callback - 600 : callback]
     env = {**os.environ, "KEY": stack.key}
     for command, documented in examples:
         assert documented, command
