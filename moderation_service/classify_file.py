@@ -31,12 +31,15 @@ class _Line(PostIn):
 
 def _services(settings: Settings, rulebook: str | None) -> tuple[Services, str | None]:
     """The parts, and the community name to use for every line (None: each line's own)."""
-    if rulebook and Path(rulebook).is_file():
-        from moderation_service.bootstrap import build_pipeline
+    from moderation_service.bootstrap import build_crisis, build_pipeline
 
-        pipeline = build_pipeline(settings, rule_file=Path(rulebook))
-        return build_services(settings, pipeline=pipeline), pipeline.rulebooks.default
-    services = build_services(settings)
+    # Grammars compiled now: a background warm-up still running in native code when a short run exits aborts the process.
+    crisis = build_crisis(settings.rules.rules_dir, warm_in_background=False)
+    rule_file = Path(rulebook) if rulebook and Path(rulebook).is_file() else None
+    pipeline = build_pipeline(settings, rule_file=rule_file, crisis=crisis)
+    services = build_services(settings, pipeline=pipeline)
+    if rule_file is not None:
+        return services, pipeline.rulebooks.default
     if rulebook:
         services.pipeline.rulebooks.get(rulebook)  # an unknown name fails now, not on line 1
     return services, rulebook

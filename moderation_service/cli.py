@@ -366,10 +366,12 @@ def _no_time_limit(settings: Settings) -> Settings:
 
 
 def _classifier_and_pipeline(settings: Settings) -> tuple[Any, Any]:
-    from moderation_service.bootstrap import build_pipeline
+    from moderation_service.bootstrap import build_crisis, build_pipeline
 
     models = settings.models.model_copy(update={"classifiers": settings.models.classifiers or ["embedded"]})
-    pipeline = build_pipeline(_no_time_limit(settings).model_copy(update={"models": models}))
+    # Grammars compiled now: a background warm-up still running in native code when a short run exits aborts the process.
+    crisis = build_crisis(settings.rules.rules_dir, warm_in_background=False)
+    pipeline = build_pipeline(_no_time_limit(settings).model_copy(update={"models": models}), crisis=crisis)
     return pipeline.classifiers[0], pipeline
 
 
