@@ -185,8 +185,8 @@ class Pipeline:
     def _risk(self, finding: CrisisFinding | None, scores: dict[str, float]) -> RiskAssessment:
         """Grammar and model-head signals combined (docs/crisis-risk.md).
 
-        A head counts on its own at its operating point (dev precision >= its target), and beside
-        another signal at its lower supporting point; the level heads raise the level the same way.
+        A head counts on its own at its operating point (dev precision >= its target), and beside a
+        grammar signal at its lower supporting point; the level heads raise the level the same way.
         """
         signals = list(finding.signals if finding else ())
         supporting: list[RiskSignal] = []
@@ -205,7 +205,10 @@ class Pipeline:
                     (signals if alone else supporting).append(signal)
                 elif label in LEVEL_HEADS:
                     levels.append((LEVEL_HEADS[label], score, score >= threshold))
-        corroborated = bool(signals)
+        # Corroboration must come from the text itself: the heads read one pooled vector, so one head
+        # agreeing with another is the same reading twice ("Bye for now, speak soon" read as a farewell by
+        # the preparation head and the imminent head together was escalated as an emergency).
+        corroborated = any(s.source == "grammar" for s in signals)
         model_level, model_score = DistressLevel.none, None
         for level, score, alone in levels:
             if (alone or corroborated) and DISTRESS_ORDER[level] > DISTRESS_ORDER[model_level]:

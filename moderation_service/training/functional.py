@@ -105,21 +105,21 @@ GATES: dict[str, tuple[Gate, ...]] = {
             "imminent cases escalated urgently (withheld until a person has seen them)",
             lambda os: _count(os, _expects("imminent"), lambda o: o.decision.distress_level is DistressLevel.imminent),
             minimum=0.95,
-            ci_minimum=0.73,
+            ci_minimum=0.74,  # 75.9 % (grammar fixes, heads corroborated by text only)
         ),
         Gate(
             "risk_escalation_recall",
             "high and imminent cases escalated to a moderator",
             lambda os: _count(os, _expects("high", "imminent"), lambda o: _escalated(o.decision)),
             minimum=0.95,
-            ci_minimum=0.78,
+            ci_minimum=0.80,  # 81.7 %
         ),
         Gate(
             "false_escalations",
             "cases expecting none or low that were escalated",
             lambda os: _count(os, _expects("none", "low"), lambda o: _escalated(o.decision)),
             maximum=0.05,
-            ci_maximum=0.28,
+            ci_maximum=0.27,  # 25.4 %
         ),
     ),
     "abuse": (
