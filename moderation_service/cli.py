@@ -142,7 +142,8 @@ def rules_test(file: Annotated[Path, typer.Argument(help="rule file whose tests 
     from moderation_service.service.rule_files import run_file_tests
 
     try:
-        total, failures = run_file_tests(file, load_settings().rules.rules_dir)
+        settings = load_settings()
+        total, failures = run_file_tests(file, settings.rules.rules_dir, settings.pipeline.default_locale)
     except RulebookError as exc:
         _print_problems(exc)
         raise typer.Exit(2) from exc

@@ -49,7 +49,7 @@ def test_rules_decide_the_corpus(book: Rulebook) -> None:
     wrong = []
     for post in _posts():
         author = AuthorFacts(**post["author"]) if isinstance(post.get("author"), dict) else AuthorFacts()  # type: ignore[arg-type]
-        hits = book.matcher.match({"body": normalise(str(post["text"]))}, author)
+        hits = book.matcher.match({"body": normalise(str(post["text"]))}, author, "GB")
         held = any(hit.rule.action.value != "allow" for hit in hits)
         if held != (post["expect"] != "allow"):
             wrong.append(str(post["text"])[:60])

@@ -57,7 +57,7 @@ def test_rule_uses_a_lexicon_file(tmp_path: Path) -> None:
         + "rules:\n  - {id: c.sell, category: c, description: d, action: hold, match: {any: {regex: ['{{trade}}\\s+{{meds}}']}}}\n"
     )
     book = load_rulebook(path)
-    hits = book.matcher.match({"body": normalise("Selling co codamol, DM me")}, AuthorFacts())
+    hits = book.matcher.match({"body": normalise("Selling co codamol, DM me")}, AuthorFacts(), "GB")
     assert [(h.rule.id, h.start, h.end) for h in hits] == [("c.sell", 0, 18)]
 
 

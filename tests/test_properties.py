@@ -60,7 +60,7 @@ def test_rule_spans_point_at_the_matched_words(before: list[str], after: list[st
     phrase = _cased("you idiot", flips)
     prefix = " ".join(before) + (" " if before else "")
     text = prefix + phrase + (" " if after else "") + " ".join(after)
-    hits = book().matcher.match({field.value: normalise(text)}, AuthorFacts())
+    hits = book().matcher.match({field.value: normalise(text)}, AuthorFacts(), "GB")
     insults = [hit for hit in hits if hit.rule.id == "harassment.insult"]
     assert insults, "the inserted insult must be found"
     for hit in insults:

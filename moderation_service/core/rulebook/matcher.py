@@ -164,8 +164,11 @@ class RuleMatcher:
                         seen[key] = [view.original_span(m.start(), m.end()) for m in pattern.finditer(view.text)] if view.text else []
                     found[(index, "unless", 0)].extend(seen[key])
 
-    def match(self, fields: Mapping[str, Normalised], author: AuthorFacts, region: str = "GB") -> list[RuleHit]:
-        """Rules broken by a post (fields already normalised), one hit per rule, in rulebook order."""
+    def match(self, fields: Mapping[str, Normalised], author: AuthorFacts, region: str) -> list[RuleHit]:
+        """Rules broken by a post (fields already normalised), one hit per rule, in rulebook order.
+
+        ``region`` (e.g. "GB") is how phone numbers are read; the caller derives it from the post's locale.
+        """
         hits: dict[int, RuleHit] = {}
         for field, norm in fields.items():
             text = norm.original
