@@ -226,7 +226,10 @@ def _stderr(message: str) -> None:
 
 
 def train_risk_heads(cfg: HeadsConfig, progress: Callable[[str], None] = _stderr) -> dict[str, object]:
-    """Train, calibrate and choose operating points; write ``risk_heads.json`` into ``cfg.output_dir``."""
+    """Train, calibrate and choose operating points; write ``risk_heads.json`` into ``cfg.output_dir``.
+
+    The encoder's ONNX file must be built first (``bootstrap.ensure_models``, as the CLI does).
+    """
     started = time.monotonic()
     split = build_split(cfg)
     classifier = EmbeddedClassifier(cfg.model_dir, cfg.cache_dir, risk_heads=False)
