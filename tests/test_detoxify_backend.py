@@ -56,8 +56,8 @@ def test_loads_offline_and_scores_long_texts(tmp_path: Path, monkeypatch: pytest
         monkeypatch.delenv(name, raising=False)
 
     checkpoint, config_dir = tiny_checkpoint(tmp_path)
-    settings = ClassifierOptions(detoxify_checkpoint=checkpoint, detoxify_config_dir=config_dir, cache_dir=tmp_path / "cache")
-    classifier = create_classifier("detoxify", settings)
+    options = ClassifierOptions(detoxify_checkpoint=checkpoint, detoxify_config_dir=config_dir, cache_dir=tmp_path / "cache")
+    classifier = create_classifier("detoxify", options)
     assert {"toxicity", "identity_attack", "threat"} <= set(classifier.labels)
     scores = classifier.predict(["you are an idiot", "hello friend " * 3000])
     assert len(scores) == 2

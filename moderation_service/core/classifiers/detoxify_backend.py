@@ -11,14 +11,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from moderation_service.core.options import ClassifierOptions
 from moderation_service.errors import ClassifierError, ConfigError
 
-if TYPE_CHECKING:
-    from moderation_service.core.options import ClassifierOptions as Settings
-
-__all__ = ["DetoxifyClassifier", "from_settings"]
+__all__ = ["DetoxifyClassifier", "from_options"]
 
 _WINDOW_CHARS = 2000
 _OVERLAP_CHARS = 200
@@ -86,8 +84,8 @@ class DetoxifyClassifier:
         return out
 
 
-def from_settings(settings: Settings) -> DetoxifyClassifier:
+def from_options(options: ClassifierOptions) -> DetoxifyClassifier:
     """Registry factory for ``MODERATION_CLASSIFIERS=detoxify``."""
-    if settings.detoxify_checkpoint is None or settings.detoxify_config_dir is None:
+    if options.detoxify_checkpoint is None or options.detoxify_config_dir is None:
         raise ConfigError("set MODERATION_DETOXIFY_CHECKPOINT and MODERATION_DETOXIFY_CONFIG_DIR for the detoxify backend")
-    return DetoxifyClassifier(settings.detoxify_checkpoint, settings.detoxify_config_dir)
+    return DetoxifyClassifier(options.detoxify_checkpoint, options.detoxify_config_dir)

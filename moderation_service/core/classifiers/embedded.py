@@ -19,18 +19,16 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from tokenizers import Tokenizer
 
 from moderation_service.core.classifiers.risk_heads import RiskHeads, load_risk_heads
+from moderation_service.core.options import ClassifierOptions
 from moderation_service.errors import ClassifierError, ConfigError, ModelNotBuiltError
 
-if TYPE_CHECKING:
-    from moderation_service.core.options import ClassifierOptions as Settings
-
-__all__ = ["EmbeddedClassifier", "build_onnx", "from_settings", "onnx_path"]
+__all__ = ["EmbeddedClassifier", "build_onnx", "from_options", "onnx_path"]
 
 _STRIDE_OVERLAP = 32
 
@@ -186,6 +184,6 @@ class EmbeddedClassifier:
         return results
 
 
-def from_settings(settings: Settings) -> EmbeddedClassifier:
+def from_options(options: ClassifierOptions) -> EmbeddedClassifier:
     """Registry factory for ``MODERATION_CLASSIFIERS=embedded``."""
-    return EmbeddedClassifier(settings.models_dir / "embedded", settings.cache_dir, settings.model_threads)
+    return EmbeddedClassifier(options.models_dir / "embedded", options.cache_dir, options.model_threads)
