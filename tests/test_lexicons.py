@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import re2
 
+from moderation_service.core.author import AuthorFacts
 from moderation_service.core.normalise import normalise
 from moderation_service.core.rulebook import load_rulebook
 from moderation_service.core.rulebook.lexicons import term_pattern
-from moderation_service.core.rulebook.matcher import AuthorFacts
 from moderation_service.errors import RulebookError
 
 RULES = Path(__file__).resolve().parent.parent / "rules"

@@ -8,11 +8,11 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from moderation_service.core.author import AuthorFacts
 from moderation_service.core.decision import SEVERITY, Action, TextField
 from moderation_service.core.normalise import normalise
 from moderation_service.core.policy import PolicyInput, decide
 from moderation_service.core.rulebook import Rulebook, load_rulebook
-from moderation_service.core.rulebook.matcher import AuthorFacts
 from moderation_service.core.signposting import SignpostDirectory, load_directory
 
 RULES = Path(__file__).resolve().parent.parent / "rules"

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from moderation_service.core.author import AuthorFacts
 from moderation_service.core.crisis import CrisisDetector, assess
 from moderation_service.core.decision import Action
 from moderation_service.core.normalise import normalise
 from moderation_service.core.policy import PolicyInput, decide
 from moderation_service.core.rulebook import load_rulebook
 from moderation_service.core.rulebook.loader import Rulebook
-from moderation_service.core.rulebook.matcher import AuthorFacts
 from moderation_service.core.rulebook.testing import run_rule_tests
 from moderation_service.core.signposting import SignpostDirectory, load_directory
 from tests.grammars import shipped_grammars

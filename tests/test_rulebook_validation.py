@@ -52,8 +52,8 @@ def test_catastrophic_regex_is_fine_because_re2_is_linear(tmp_path: Path) -> Non
         tmp_path, "rules:\n  - id: evil\n    category: c\n    description: d\n    action: hold\n    match: {any: {regex: ['(a+)+$']}}\n"
     )
     book = load_rulebook(path)
+    from moderation_service.core.author import AuthorFacts
     from moderation_service.core.normalise import normalise
-    from moderation_service.core.rulebook.matcher import AuthorFacts
 
     # A backtracking engine takes exponential time here; RE2 answers at once.
     assert book.matcher.match({"body": normalise("a" * 5000 + "!")}, AuthorFacts(), "GB") == []

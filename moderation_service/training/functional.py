@@ -18,9 +18,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from moderation_service.core.author import AuthorFacts
 from moderation_service.core.decision import DISTRESS_ORDER, Action, Decision, DistressLevel
 from moderation_service.core.pipeline import Pipeline, Post
-from moderation_service.core.rulebook.matcher import AuthorFacts
 from moderation_service.errors import Problem, RulebookError
 
 __all__ = ["GATES", "Gate", "SuiteReport", "load_suite", "run_suite", "suite_markdown"]
@@ -28,11 +28,6 @@ __all__ = ["GATES", "Gate", "SuiteReport", "load_suite", "run_suite", "suite_mar
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class CaseAuthor(_Strict):
-    account_age_days: int | None = None
-    approved_posts: int | None = None
 
 
 class Case(_Strict):
@@ -44,7 +39,7 @@ class Case(_Strict):
     dimensions: tuple[str, ...] = ()
     target: str | None = None
     pair: str | None = None
-    author: CaseAuthor | None = None
+    author: AuthorFacts | None = None
 
 
 class Functionality(_Strict):
@@ -194,7 +189,7 @@ class SuiteReport:
 
 
 def _post(case: Case) -> Post:
-    author = AuthorFacts(**case.author.model_dump()) if case.author else AuthorFacts()
+    author = case.author or AuthorFacts()
     return Post(text=case.text, title=case.title, locale=case.locale, author=author)
 
 

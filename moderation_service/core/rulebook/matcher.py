@@ -15,20 +15,15 @@ from functools import cache
 
 import re2
 
+from moderation_service.core.author import AuthorFacts
 from moderation_service.core.detectors import find, re2_options
 from moderation_service.core.normalise import Normalised, fold_phrase
 from moderation_service.core.rulebook.schema import Detector, Rule
 
-__all__ = ["AuthorFacts", "RuleHit", "RuleMatcher", "phrase_pattern", "regex_error"]
+__all__ = ["RuleHit", "RuleMatcher", "phrase_pattern", "regex_error"]
 
 Span = tuple[int, int]
 Slot = tuple[int, str, int]  # (rule index, "any" | "all" | "unless", group index)
-
-
-@dataclass(frozen=True)
-class AuthorFacts:
-    account_age_days: int | None = None
-    approved_posts: int | None = None
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from moderation_service.core.author import AuthorFacts
 from moderation_service.core.crisis import CrisisDetector, assess
 from moderation_service.core.decision import Action
 from moderation_service.core.normalise import normalise
 from moderation_service.core.policy import PolicyInput, decide
 from moderation_service.core.rulebook.loader import Rulebook
-from moderation_service.core.rulebook.matcher import AuthorFacts
 from moderation_service.core.signposting import SignpostDirectory, country_of
 
 __all__ = ["TestFailure", "run_rule_tests"]
@@ -31,7 +31,7 @@ def run_rule_tests(
     for index, test in enumerate(book.tests):
         locale = test.locale or default_locale
         region = country_of(locale) or country_of(default_locale) or ""
-        author = AuthorFacts(**test.author.model_dump()) if test.author else AuthorFacts()
+        author = test.author or AuthorFacts()
         fields = {"body": normalise(test.text), **({"title": normalise(test.title)} if test.title else {})}
         hits = book.matcher.match(fields, author, region)
         fired = [hit.rule.id for hit in hits]
