@@ -23,7 +23,19 @@ from moderation_service.core.decision import DISTRESS_ORDER, Action, Decision, D
 from moderation_service.core.pipeline import Pipeline, Post
 from moderation_service.errors import Problem, RulebookError
 
-__all__ = ["GATES", "Gate", "SuiteReport", "load_suite", "run_suite", "suite_markdown"]
+__all__ = [
+    "GATES",
+    "Case",
+    "CaseOutcome",
+    "Functionality",
+    "Gate",
+    "SuiteReport",
+    "correct",
+    "load_suite",
+    "run_suite",
+    "save_report",
+    "suite_markdown",
+]
 
 
 class _Strict(BaseModel):
