@@ -190,7 +190,8 @@ def rules_test(file: Annotated[Path, typer.Argument(help="rule file whose tests 
     from moderation_service.service.rule_files import run_file_tests
 
     try:
-        total, failures = run_file_tests(file, load_settings().rules.rules_dir)
+        settings = load_settings()
+        total, failures = run_file_tests(file, settings.rules.rules_dir, settings.pipeline.default_locale)
     except RulebookError as exc:
         _print_problems(exc)
         raise typer.Exit(2) from exc
@@ -287,7 +288,7 @@ app.add_typer(models_app, name="models")
 
 @models_app.command("build")
 def models_build() -> None:
-    """Build the int8 ONNX file for the embedded model into the local cache (done on first use otherwise)."""
+    """Build the int8 ONNX file for the embedded model into the local cache (the service builds it at start-up too)."""
     from moderation_service.bootstrap import ensure_models
 
     models = load_settings().models
@@ -347,6 +348,7 @@ def train_risk_heads(
     seed: Annotated[int, typer.Option(help="random seed")] = 13,
 ) -> None:
     """Train the crisis risk-dimension and level heads on the embedded encoder (CPU, about two minutes)."""
+    from moderation_service.bootstrap import ensure_models
     from moderation_service.training.risk_heads import HeadsConfig
     from moderation_service.training.risk_heads import train_risk_heads as run
 
@@ -356,6 +358,7 @@ def train_risk_heads(
             err.print(f"{what} not found at {folder}: pass --{'corpus' if what == 'crisis corpus' else 'datasets'} PATH", markup=False)
             raise typer.Exit(2)
     cfg = HeadsConfig(corpus, datasets, settings.models.models_dir / "embedded", output, settings.models.cache_dir, seed=seed)
+    ensure_models(settings.models.model_copy(update={"classifiers": ["embedded"]}))  # the encoder the heads are trained on
     meta = run(cfg, lambda message: err.print(message, highlight=False))
     sys.stdout.write(json.dumps(meta["dev_metrics"], indent=1) + "\n")
     err.print(f"written {output / 'risk_heads.json'}; copy it into {settings.models.models_dir / 'embedded'} to ship it")

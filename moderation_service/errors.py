@@ -2,6 +2,7 @@
 
     ModerationError
     ├── ConfigError            settings or key files that cannot be used
+    │   └── ModelNotBuiltError a derived model file not built yet (run ``moderation-service models build``)
     ├── RulebookError          a rule file that is invalid (names file, line and rule id)
     ├── UnknownRulebookError   a community with no rulebook
     ├── InputError             a request the pipeline refuses
@@ -29,6 +30,7 @@ __all__ = [
     "ForbiddenError",
     "IdempotencyConflict",
     "InputError",
+    "ModelNotBuiltError",
     "ModerationError",
     "NotFoundError",
     "Problem",
@@ -46,6 +48,14 @@ class ModerationError(Exception):
 
 class ConfigError(ModerationError):
     pass
+
+
+class ModelNotBuiltError(ConfigError):
+    """A constructor found a derived model file missing: building it is slow, so it is done explicitly, never on first use."""
+
+    def __init__(self, path: object) -> None:
+        super().__init__(f"model file {path} is not built: run `moderation-service models build` (or start through bootstrap)")
+        self.path = path
 
 
 @dataclass(frozen=True)

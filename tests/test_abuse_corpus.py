@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from moderation_service.core.author import AuthorFacts
 from moderation_service.core.normalise import normalise
 from moderation_service.core.rulebook import Rulebook, load_rulebook
-from moderation_service.core.rulebook.matcher import AuthorFacts
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "models" / "training_data" / "abuse"
@@ -48,8 +48,8 @@ def test_corpus_is_well_formed_and_varied() -> None:
 def test_rules_decide_the_corpus(book: Rulebook) -> None:
     wrong = []
     for post in _posts():
-        author = AuthorFacts(**post["author"]) if isinstance(post.get("author"), dict) else AuthorFacts()  # type: ignore[arg-type]
-        hits = book.matcher.match({"body": normalise(str(post["text"]))}, author)
+        author = AuthorFacts.model_validate(post.get("author") or {})
+        hits = book.matcher.match({"body": normalise(str(post["text"]))}, author, "GB")
         held = any(hit.rule.action.value != "allow" for hit in hits)
         if held != (post["expect"] != "allow"):
             wrong.append(str(post["text"])[:60])

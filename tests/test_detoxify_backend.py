@@ -1,7 +1,8 @@
-"""The real Detoxify loading code, offline, on a tiny random checkpoint in Detoxify's format."""
+"""The Detoxify backend, offline, on a tiny random checkpoint in Detoxify's format."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -48,15 +49,19 @@ def tiny_checkpoint(tmp_path: Path) -> tuple[Path, Path]:
     return checkpoint, config_dir
 
 
-def test_loads_offline_and_scores_long_texts(tmp_path: Path) -> None:
+def test_loads_offline_and_scores_long_texts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from moderation_service.core.classifiers.base import create_classifier
 
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+
     checkpoint, config_dir = tiny_checkpoint(tmp_path)
-    settings = ClassifierOptions(detoxify_checkpoint=checkpoint, detoxify_config_dir=config_dir, cache_dir=tmp_path / "cache")
-    classifier = create_classifier("detoxify", settings)
+    options = ClassifierOptions(detoxify_checkpoint=checkpoint, detoxify_config_dir=config_dir, cache_dir=tmp_path / "cache")
+    classifier = create_classifier("detoxify", options)
     assert {"toxicity", "identity_attack", "threat"} <= set(classifier.labels)
     scores = classifier.predict(["you are an idiot", "hello friend " * 3000])
     assert len(scores) == 2
+    assert "HF_HUB_OFFLINE" not in os.environ and "TRANSFORMERS_OFFLINE" not in os.environ  # offline by argument, not by process setting
     for row in scores:
         assert set(row) == set(classifier.labels) and all(0.0 <= v <= 1.0 for v in row.values())
 

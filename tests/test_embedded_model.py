@@ -7,9 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from moderation_service.config import Settings
+from moderation_service.bootstrap import ensure_models
+from moderation_service.config import ModelSettings, Settings
 from moderation_service.core.classifiers.embedded import EmbeddedClassifier, onnx_path
 from moderation_service.core.crisis import Dimension
+from moderation_service.errors import ModelNotBuiltError
 
 pytestmark = pytest.mark.model
 MODELS = Path(__file__).resolve().parent.parent / "models" / "embedded"
@@ -17,7 +19,17 @@ MODELS = Path(__file__).resolve().parent.parent / "models" / "embedded"
 
 @pytest.fixture(scope="module")
 def model() -> EmbeddedClassifier:
-    return EmbeddedClassifier(MODELS, Settings().models.cache_dir, threads=1)
+    settings = ModelSettings(models_dir=MODELS.parent, classifiers=["embedded"])
+    ensure_models(settings)  # the one place that builds, as the service does
+    return EmbeddedClassifier(MODELS, settings.cache_dir, threads=1)
+
+
+def test_the_constructor_refuses_a_missing_onnx_file_instead_of_building_it(tmp_path: Path) -> None:
+    with pytest.raises(ModelNotBuiltError) as caught:
+        EmbeddedClassifier(MODELS, tmp_path / "empty-cache", threads=1)
+    assert caught.value.path == onnx_path(MODELS, tmp_path / "empty-cache")
+    assert str(caught.value.path) in str(caught.value) and "moderation-service models build" in str(caught.value)
+    assert not (tmp_path / "empty-cache").exists()
 
 
 def test_scores_every_category_as_probabilities(model: EmbeddedClassifier) -> None:

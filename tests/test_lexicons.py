@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import re2
 
+from moderation_service.core.author import AuthorFacts
 from moderation_service.core.normalise import normalise
 from moderation_service.core.rulebook import load_rulebook
 from moderation_service.core.rulebook.lexicons import term_pattern
-from moderation_service.core.rulebook.matcher import AuthorFacts
 from moderation_service.errors import RulebookError
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
@@ -57,7 +57,7 @@ def test_rule_uses_a_lexicon_file(tmp_path: Path) -> None:
         + "rules:\n  - {id: c.sell, category: c, description: d, action: hold, match: {any: {regex: ['{{trade}}\\s+{{meds}}']}}}\n"
     )
     book = load_rulebook(path)
-    hits = book.matcher.match({"body": normalise("Selling co codamol, DM me")}, AuthorFacts())
+    hits = book.matcher.match({"body": normalise("Selling co codamol, DM me")}, AuthorFacts(), "GB")
     assert [(h.rule.id, h.start, h.end) for h in hits] == [("c.sell", 0, 18)]
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from moderation_service.core.author import AuthorFacts
 from moderation_service.core.decision import SEVERITY, Action, TextField
 from moderation_service.core.normalise import normalise
 from moderation_service.core.policy import PolicyInput, decide
 from moderation_service.core.rulebook import Rulebook, load_rulebook
-from moderation_service.core.rulebook.matcher import AuthorFacts
 from moderation_service.core.signposting import SignpostDirectory, load_directory
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
@@ -60,7 +60,7 @@ def test_rule_spans_point_at_the_matched_words(before: list[str], after: list[st
     phrase = _cased("you idiot", flips)
     prefix = " ".join(before) + (" " if before else "")
     text = prefix + phrase + (" " if after else "") + " ".join(after)
-    hits = book().matcher.match({field.value: normalise(text)}, AuthorFacts())
+    hits = book().matcher.match({field.value: normalise(text)}, AuthorFacts(), "GB")
     insults = [hit for hit in hits if hit.rule.id == "harassment.insult"]
     assert insults, "the inserted insult must be found"
     for hit in insults:

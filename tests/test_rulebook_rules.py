@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from moderation_service.core.author import AuthorFacts
 from moderation_service.core.crisis import CrisisDetector, assess
 from moderation_service.core.decision import Action
 from moderation_service.core.normalise import normalise
 from moderation_service.core.policy import PolicyInput, decide
 from moderation_service.core.rulebook import load_rulebook
 from moderation_service.core.rulebook.loader import Rulebook
-from moderation_service.core.rulebook.matcher import AuthorFacts
 from moderation_service.core.rulebook.testing import run_rule_tests
 from moderation_service.core.signposting import SignpostDirectory, load_directory
 from tests.grammars import shipped_grammars
@@ -31,11 +31,11 @@ def book(directory: SignpostDirectory) -> Rulebook:
 
 
 def fired(book: Rulebook, text: str, **author: int) -> list[str]:
-    return [hit.rule.id for hit in book.matcher.match({"body": normalise(text)}, AuthorFacts(**author))]
+    return [hit.rule.id for hit in book.matcher.match({"body": normalise(text)}, AuthorFacts(**author), "GB")]
 
 
 def test_the_shipped_file_has_at_least_60_tests_and_they_pass(book: Rulebook, directory: SignpostDirectory) -> None:
-    total, failures = run_rule_tests(book, directory, CrisisDetector(shipped_grammars()))
+    total, failures = run_rule_tests(book, directory, "en-GB", CrisisDetector(shipped_grammars()))
     assert total >= 60
     assert failures == []
 
@@ -88,7 +88,7 @@ def test_rule_table(book: Rulebook, text: str, rule_id: str | None) -> None:
 
 def test_spans_point_into_the_original_text(book: Rulebook) -> None:
     text = "Honestly, Y0U 1D10T, read the thread"
-    hit = book.matcher.match({"body": normalise(text)}, AuthorFacts())[0]
+    hit = book.matcher.match({"body": normalise(text)}, AuthorFacts(), "GB")[0]
     assert text[hit.start : hit.end] == "Y0U 1D10T"
 
 
@@ -103,7 +103,7 @@ def test_organisation_numbers_are_not_personal_data(book: Rulebook) -> None:
 
 def test_abuse_spans_point_at_what_the_author_wrote(book: Rulebook) -> None:
     text = "Morning all. Steve, you're a total f.r.a.u.d"
-    hit = book.matcher.match({"body": normalise(text)}, AuthorFacts())[0]
+    hit = book.matcher.match({"body": normalise(text)}, AuthorFacts(), "GB")[0]
     assert hit.rule.id == "harassment.insult"
     assert text[hit.start : hit.end] == "you're a total f.r.a.u.d"
 
@@ -124,7 +124,7 @@ def test_distress_signposts_and_never_just_holds(book: Rulebook, directory: Sign
     crisis = CrisisDetector(shipped_grammars())
     decisions = {}
     for text in ("I want to die", "I feel so alone and hopeless", "I'm going to kill myself tonight"):
-        hits = book.matcher.match({"body": normalise(text)}, AuthorFacts())
+        hits = book.matcher.match({"body": normalise(text)}, AuthorFacts(), "GB")
         risk = assess(crisis.detect({"body": text}, "en-GB").signals)
         decisions[text] = decision = decide(PolicyInput(book, hits, {}, (), "en-GB", Action.hold, risk=risk), directory)
         assert decision.signposting is not None and decision.signposting.resources
@@ -142,5 +142,5 @@ def test_ten_thousand_phrase_rules_compile_and_only_the_right_one_fires(tmp_path
     path = tmp_path / "big.yaml"
     path.write_text(f"name: big\ntitle: t\ncommunity: c\ncategories:\n  c: {{title: t, text: t}}\nrules:\n{rules}\n")
     book = load_rulebook(path)
-    hits = book.matcher.match({"body": normalise("so word9876 here it is")}, AuthorFacts())
+    hits = book.matcher.match({"body": normalise("so word9876 here it is")}, AuthorFacts(), "GB")
     assert [h.rule.id for h in hits] == ["r9876"]

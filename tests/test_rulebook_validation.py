@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from moderation_service.cli import app
 from moderation_service.core.rulebook import load_rulebook
 from moderation_service.errors import RulebookError
+from moderation_service.service.rule_files import run_file_tests
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 HEADER = (
@@ -51,12 +52,12 @@ def test_catastrophic_regex_is_fine_because_re2_is_linear(tmp_path: Path) -> Non
         tmp_path, "rules:\n  - id: evil\n    category: c\n    description: d\n    action: hold\n    match: {any: {regex: ['(a+)+$']}}\n"
     )
     book = load_rulebook(path)
+    from moderation_service.core.author import AuthorFacts
     from moderation_service.core.normalise import normalise
-    from moderation_service.core.rulebook.matcher import AuthorFacts
 
     # A backtracking engine takes exponential time here; RE2 answers at once.
-    assert book.matcher.match({"body": normalise("a" * 5000 + "!")}, AuthorFacts()) == []
-    assert [h.rule.id for h in book.matcher.match({"body": normalise("a" * 5000)}, AuthorFacts())] == ["evil"]
+    assert book.matcher.match({"body": normalise("a" * 5000 + "!")}, AuthorFacts(), "GB") == []
+    assert [h.rule.id for h in book.matcher.match({"body": normalise("a" * 5000)}, AuthorFacts(), "GB")] == ["evil"]
 
 
 def test_semantic_problems_are_all_reported(tmp_path: Path) -> None:
@@ -150,3 +151,23 @@ def test_cli_rules_render_md_and_html(tmp_path: Path) -> None:
     assert html.exit_code == 0
     page = target.read_text()
     assert page.startswith("<!doctype html>") and "<h2>No selling</h2>" in page
+
+
+US_PHONE_RULE = "rules:\n  - {id: phone, category: c, description: d, action: hold, match: {any: {detect: [phone_number]}}}\n"
+
+
+def test_a_rule_test_runs_in_its_own_locale(tmp_path: Path) -> None:
+    """A US number is a phone number for an en-US test, as it would be for an en-US post (it was read as GB)."""
+    path = write(
+        tmp_path,
+        US_PHONE_RULE + "tests:\n  - {text: 'ring me on (415) 555-2671', locale: en-US, triggers: [phone]}\n"
+        "  - {text: 'ring me on (415) 555-2671', not_triggers: [phone]}\n",
+    )
+    assert run_file_tests(path, RULES, "en-GB") == (2, [])
+
+
+def test_a_rule_test_without_locale_runs_in_the_default_locale(tmp_path: Path) -> None:
+    path = write(tmp_path, US_PHONE_RULE + "tests:\n  - {text: 'ring me on (415) 555-2671', triggers: [phone]}\n")
+    assert run_file_tests(path, RULES, "en-US") == (1, [])
+    total, failures = run_file_tests(path, RULES, "en-GB")
+    assert total == 1 and [f.expected for f in failures] == ["triggers phone"]

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict
 
+from moderation_service.core.author import AuthorFacts
 from moderation_service.core.classifiers.base import Classifier
 from moderation_service.core.crisis import (
     LEVEL_HEADS,
@@ -36,7 +37,6 @@ from moderation_service.core.decision import DISTRESS_ORDER, Decision, DistressL
 from moderation_service.core.normalise import normalise
 from moderation_service.core.options import PipelineOptions
 from moderation_service.core.policy import PolicyInput, decide
-from moderation_service.core.rulebook.matcher import AuthorFacts
 from moderation_service.core.rulebook.registry import RulebookSet
 from moderation_service.core.signposting import SignpostDirectory, country_of
 from moderation_service.errors import InputError, TextTooLongError

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from moderation_service.core.author import AuthorFacts
 from moderation_service.core.pipeline import Post, is_blank
-from moderation_service.core.rulebook.matcher import AuthorFacts
 
 __all__ = ["AuthorIn", "PostIn"]
 
@@ -20,10 +20,10 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
 
 
-class AuthorIn(_Strict):
+class AuthorIn(AuthorFacts):
+    """The author on the wire: the facts rules read, plus an id that never reaches the core."""
+
     id: str | None = Field(default=None, max_length=200, description="never logged or stored in the audit trail")
-    account_age_days: int | None = Field(default=None, ge=0, le=1_000_000)
-    approved_posts: int | None = Field(default=None, ge=0, le=100_000_000)
 
 
 class PostIn(_Strict):
@@ -47,5 +47,5 @@ class PostIn(_Strict):
             title=self.title,
             community=self.community,
             locale=self.locale,
-            author=AuthorFacts(account_age_days=author.account_age_days, approved_posts=author.approved_posts),
+            author=AuthorFacts(**author.model_dump(exclude={"id"})),
         )

@@ -28,12 +28,15 @@ def check_rule_file(path: Path, rules_dir: Path | None = None) -> Rulebook:
     return load_rulebook(path, rules_dir=rules_dir)
 
 
-def run_file_tests(path: Path, rules_dir: Path) -> tuple[int, list[TestFailure]]:
-    """(tests run, failures) of the file's own ``tests:``, through its rules and the crisis grammars."""
+def run_file_tests(path: Path, rules_dir: Path, default_locale: str) -> tuple[int, list[TestFailure]]:
+    """(tests run, failures) of the file's own ``tests:``, through its rules and the crisis grammars.
+
+    ``default_locale`` is the pipeline's (settings), so a test without ``locale:`` runs as a post would.
+    """
     directory = _directory(rules_dir, path)
     book = load_rulebook(path, directory.helpline_numbers(), rules_dir)
     crisis = CrisisDetector(load_grammars(rules_dir / "crisis"))
-    return run_rule_tests(book, directory, crisis)
+    return run_rule_tests(book, directory, default_locale, crisis)
 
 
 def render_rule_file(path: Path, format: Literal["md", "html"], rules_dir: Path | None = None) -> str:

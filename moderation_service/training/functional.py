@@ -18,21 +18,28 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from moderation_service.core.author import AuthorFacts
 from moderation_service.core.decision import DISTRESS_ORDER, Action, Decision, DistressLevel
 from moderation_service.core.pipeline import Pipeline, Post
-from moderation_service.core.rulebook.matcher import AuthorFacts
 from moderation_service.errors import Problem, RulebookError
 
-__all__ = ["GATES", "Gate", "SuiteReport", "load_suite", "run_suite", "suite_markdown"]
+__all__ = [
+    "GATES",
+    "Case",
+    "CaseOutcome",
+    "Functionality",
+    "Gate",
+    "SuiteReport",
+    "correct",
+    "load_suite",
+    "run_suite",
+    "save_report",
+    "suite_markdown",
+]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class CaseAuthor(_Strict):
-    account_age_days: int | None = None
-    approved_posts: int | None = None
 
 
 class Case(_Strict):
@@ -44,7 +51,7 @@ class Case(_Strict):
     dimensions: tuple[str, ...] = ()
     target: str | None = None
     pair: str | None = None
-    author: CaseAuthor | None = None
+    author: AuthorFacts | None = None
 
 
 class Functionality(_Strict):
@@ -55,7 +62,7 @@ class Functionality(_Strict):
 
 
 @dataclass(frozen=True)
-class Outcome:
+class CaseOutcome:
     case: Case
     functionality: str
     group: str
@@ -72,7 +79,7 @@ class Gate:
 
     name: str
     description: str
-    metric: Callable[[list[Outcome]], tuple[int, int]]  # (hits, total)
+    metric: Callable[[list[CaseOutcome]], tuple[int, int]]  # (hits, total)
     minimum: float | None = None  # the share must be at least this
     maximum: float | None = None  # ... or at most this
     ci_minimum: float | None = None
@@ -89,12 +96,12 @@ def _escalated(d: Decision) -> bool:
     return d.action is Action.escalate
 
 
-def _count(outcomes: Iterable[Outcome], include: Callable[[Outcome], bool], hit: Callable[[Outcome], bool]) -> tuple[int, int]:
+def _count(outcomes: Iterable[CaseOutcome], include: Callable[[CaseOutcome], bool], hit: Callable[[CaseOutcome], bool]) -> tuple[int, int]:
     chosen = [o for o in outcomes if include(o)]
     return sum(hit(o) for o in chosen), len(chosen)
 
 
-def _expects(*levels: str) -> Callable[[Outcome], bool]:
+def _expects(*levels: str) -> Callable[[CaseOutcome], bool]:
     return lambda o: o.case.expect in levels
 
 
@@ -194,21 +201,21 @@ class SuiteReport:
 
 
 def _post(case: Case) -> Post:
-    author = AuthorFacts(**case.author.model_dump()) if case.author else AuthorFacts()
+    author = case.author or AuthorFacts()
     return Post(text=case.text, title=case.title, locale=case.locale, author=author)
 
 
 def run_suite(
     name: str, folder: Path, pipeline: Pipeline, progress: Callable[[str], None] = lambda _: None
-) -> tuple[SuiteReport, list[Outcome]]:
-    outcomes: list[Outcome] = []
+) -> tuple[SuiteReport, list[CaseOutcome]]:
+    outcomes: list[CaseOutcome] = []
     for functionality in load_suite(folder):
         progress(functionality.functionality)
         posts = [_post(case) for case in functionality.cases]
         for case, decision in zip(functionality.cases, pipeline.moderate_batch(posts), strict=True):
-            outcomes.append(Outcome(case, functionality.functionality, functionality.group, decision))
+            outcomes.append(CaseOutcome(case, functionality.functionality, functionality.group, decision))
     per_func: dict[str, dict[str, Any]] = {}
-    grouped: dict[str, list[Outcome]] = defaultdict(list)
+    grouped: dict[str, list[CaseOutcome]] = defaultdict(list)
     for outcome in outcomes:
         grouped[outcome.functionality].append(outcome)
     for func, items in sorted(grouped.items()):
@@ -222,7 +229,7 @@ def run_suite(
             "wrong_ids": [o.case.id for o in items if not correct(o.case, o.decision)],
         }
     targets: dict[str, dict[str, Any]] = {}
-    by_target: dict[str, list[Outcome]] = defaultdict(list)
+    by_target: dict[str, list[CaseOutcome]] = defaultdict(list)
     for outcome in outcomes:
         if outcome.case.target:
             by_target[outcome.case.target].append(outcome)

@@ -34,7 +34,20 @@ from moderation_service.training.calibration import fit_platt
 from moderation_service.training.datasets import read_rows, sha256_of
 from moderation_service.training.metrics import binary_metrics
 
-__all__ = ["LABELS", "CorpusPost", "HeadsConfig", "build_split", "evaluate_levels", "head_target", "load_corpus", "train_risk_heads"]
+__all__ = [
+    "LABELS",
+    "CorpusPost",
+    "HeadsConfig",
+    "Split",
+    "build_split",
+    "embed",
+    "evaluate_levels",
+    "fit",
+    "head_target",
+    "load_corpus",
+    "operating_point",
+    "train_risk_heads",
+]
 
 LABELS = HEAD_LABELS
 # Dev precision each head must reach to count on its own, and to count beside another risk signal.
@@ -226,7 +239,10 @@ def _stderr(message: str) -> None:
 
 
 def train_risk_heads(cfg: HeadsConfig, progress: Callable[[str], None] = _stderr) -> dict[str, object]:
-    """Train, calibrate and choose operating points; write ``risk_heads.json`` into ``cfg.output_dir``."""
+    """Train, calibrate and choose operating points; write ``risk_heads.json`` into ``cfg.output_dir``.
+
+    The encoder's ONNX file must be built first (``bootstrap.ensure_models``, as the CLI does).
+    """
     started = time.monotonic()
     split = build_split(cfg)
     classifier = EmbeddedClassifier(cfg.model_dir, cfg.cache_dir, risk_heads=False)

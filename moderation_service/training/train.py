@@ -40,7 +40,7 @@ from moderation_service.training.metrics import binary_metrics
 from moderation_service.training.risk_heads import LABELS as RISK_LABELS
 from moderation_service.training.risk_heads import HeadsConfig, build_split, head_target
 
-__all__ = ["TrainConfig", "train"]
+__all__ = ["TrainConfig", "predict_logits", "train"]
 
 
 @dataclass(frozen=True)

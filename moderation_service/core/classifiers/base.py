@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
+from moderation_service.core.options import ClassifierOptions
 from moderation_service.errors import ConfigError
-
-if TYPE_CHECKING:
-    from moderation_service.core.options import ClassifierOptions as Settings
 
 __all__ = ["REGISTRY", "Classifier", "ClassifierFactory", "create_classifier"]
 
@@ -29,15 +27,15 @@ class Classifier(Protocol):
     def predict(self, texts: Sequence[str]) -> list[dict[str, float]]: ...
 
 
-ClassifierFactory = Callable[["Settings"], Classifier]
+ClassifierFactory = Callable[[ClassifierOptions], Classifier]
 
 REGISTRY: dict[str, str] = {
-    "embedded": "moderation_service.core.classifiers.embedded:from_settings",
-    "detoxify": "moderation_service.core.classifiers.detoxify_backend:from_settings",
+    "embedded": "moderation_service.core.classifiers.embedded:from_options",
+    "detoxify": "moderation_service.core.classifiers.detoxify_backend:from_options",
 }
 
 
-def create_classifier(name: str, settings: Settings) -> Classifier:
+def create_classifier(name: str, options: ClassifierOptions) -> Classifier:
     """Build the classifier called ``name`` (a registry name or ``module:factory``)."""
     target = REGISTRY.get(name, name)
     module_name, _, attribute = target.partition(":")
@@ -47,7 +45,7 @@ def create_classifier(name: str, settings: Settings) -> Classifier:
         factory: ClassifierFactory = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as exc:
         raise ConfigError(f"cannot load classifier {name!r} from {target}: {exc}") from exc
-    classifier = factory(settings)
+    classifier = factory(options)
     if not isinstance(classifier, Classifier):
         raise ConfigError(f"{target} did not return a Classifier")
     return classifier

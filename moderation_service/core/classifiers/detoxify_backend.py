@@ -1,65 +1,68 @@
 """Optional Detoxify backend (``pip install .[detoxify]``), loaded strictly offline.
 
-Detoxify's loader calls ``from_pretrained(model_type)`` with the hub name stored in the checkpoint
-(e.g. ``bert-base-uncased``), which would download. We copy the checkpoint once with ``model_type``
-pointing at the operator's local config/tokenizer folder, set ``HF_HUB_OFFLINE``, and then use
-Detoxify's own loading code unchanged. It is never the default.
+A Detoxify checkpoint names a hub model (e.g. ``bert-base-uncased``) for its config and tokenizer,
+which Detoxify's loader would fetch. We read the checkpoint ourselves and load config, weights and
+tokenizer from the operator's local folder with ``local_files_only=True`` on every call, so nothing
+is downloaded and no process-wide setting (``HF_HUB_OFFLINE``) is changed. It is never the default.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from moderation_service.core.options import ClassifierOptions
 from moderation_service.errors import ClassifierError, ConfigError
 
-if TYPE_CHECKING:
-    from moderation_service.core.options import ClassifierOptions as Settings
-
-__all__ = ["DetoxifyClassifier", "from_settings", "offline_checkpoint"]
+__all__ = ["DetoxifyClassifier", "from_options"]
 
 _WINDOW_CHARS = 2000
 _OVERLAP_CHARS = 200
+_LABELS = {"toxic": "toxicity", "identity_hate": "identity_attack", "severe_toxic": "severe_toxicity"}  # as Detoxify names them
 
 
-def offline_checkpoint(checkpoint: Path, config_dir: Path, cache_dir: Path) -> Path:
-    """A copy of ``checkpoint`` whose ``model_type`` is the local folder, so nothing is fetched."""
-    import torch
-
-    digest = hashlib.sha256(checkpoint.read_bytes() + str(config_dir.resolve()).encode()).hexdigest()[:16]
-    target = cache_dir / f"detoxify-{digest}.ckpt"
-    if target.exists():
-        return target
+def _load(checkpoint: Path, config_dir: Path) -> tuple[Any, Any, tuple[str, ...]]:
+    """(model, tokenizer, labels) from a Detoxify checkpoint, every file read from disk only."""
+    try:
+        import torch
+        import transformers
+    except ImportError as exc:
+        raise ConfigError("the detoxify backend needs `pip install .[detoxify]`") from exc
     loaded: dict[str, Any] = torch.load(checkpoint, map_location="cpu", weights_only=False)
     try:
-        loaded["config"]["arch"]["args"]["model_type"] = str(config_dir.resolve())
-    except (KeyError, TypeError) as exc:
-        raise ConfigError(f"{checkpoint} is not a Detoxify checkpoint (no config.arch.args)") from exc
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".partial")
-    torch.save(loaded, partial)
-    os.replace(partial, target)
-    return target
+        args = loaded["config"]["arch"]["args"]
+        classes = loaded["config"]["dataset"]["args"]["classes"]
+        model_class = getattr(transformers, args["model_name"])
+        tokenizer_class = getattr(transformers, args["tokenizer_name"])
+        state_dict = loaded["state_dict"]
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"{checkpoint} is not a Detoxify checkpoint (config.arch.args, dataset classes, state_dict)") from exc
+    folder = str(config_dir.resolve())
+    config = model_class.config_class.from_pretrained(folder, num_labels=args["num_classes"], local_files_only=True)
+    model = model_class.from_pretrained(None, config=config, state_dict=state_dict, local_files_only=True)
+    model.eval()
+    tokenizer = tokenizer_class.from_pretrained(folder, local_files_only=True)
+    return model, tokenizer, tuple(_LABELS.get(c, c) for c in classes)
 
 
 class DetoxifyClassifier:
-    def __init__(self, checkpoint: Path, config_dir: Path, cache_dir: Path) -> None:
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        os.environ["TRANSFORMERS_OFFLINE"] = "1"
-        try:
-            from detoxify import Detoxify
-        except ImportError as exc:
-            raise ConfigError("the detoxify backend needs `pip install .[detoxify]`") from exc
+    def __init__(self, checkpoint: Path, config_dir: Path) -> None:
         if not checkpoint.is_file() or not config_dir.is_dir():
             raise ConfigError("set MODERATION_DETOXIFY_CHECKPOINT (a .ckpt file) and MODERATION_DETOXIFY_CONFIG_DIR (a folder)")
-        patched = offline_checkpoint(checkpoint, config_dir, cache_dir)
-        self._model = Detoxify(checkpoint=str(patched), device="cpu", huggingface_config_path=str(config_dir.resolve()))
-        self.labels: tuple[str, ...] = tuple(self._model.class_names)
+        self._model, self._tokenizer, self.labels = _load(checkpoint, config_dir)
         self.name = "detoxify"
         self.version = hashlib.sha256(checkpoint.read_bytes()).hexdigest()[:12]
+
+    def _scores(self, windows: list[str]) -> dict[str, list[float]]:
+        """Sigmoid score per label per window (what ``Detoxify.predict`` returns)."""
+        import torch
+
+        with torch.no_grad():
+            inputs = self._tokenizer(windows, return_tensors="pt", truncation=True, padding=True)
+            probs = torch.sigmoid(self._model(**inputs)[0]).tolist()
+        return {label: [row[i] for row in probs] for i, label in enumerate(self.labels)}
 
     def predict(self, texts: Sequence[str]) -> list[dict[str, float]]:
         """Scores per text; long texts are windowed and each label takes its maximum."""
@@ -71,19 +74,18 @@ class DetoxifyClassifier:
                 windows.append(text[start : start + _WINDOW_CHARS])
                 owner.append(index)
         try:
-            raw = self._model.predict(windows)
+            raw = self._scores(windows)
         except Exception as exc:  # torch/transformers errors become a degraded decision upstream
             raise ClassifierError(f"detoxify failed: {exc.__class__.__name__}") from exc
         out: list[dict[str, float]] = [{} for _ in texts]
-        for label, values in raw.items():
-            column = values if isinstance(values, list) else [values]
+        for label, column in raw.items():
             for i, value in zip(owner, column, strict=True):
                 out[i][label] = max(out[i].get(label, 0.0), float(value))
         return out
 
 
-def from_settings(settings: Settings) -> DetoxifyClassifier:
+def from_options(options: ClassifierOptions) -> DetoxifyClassifier:
     """Registry factory for ``MODERATION_CLASSIFIERS=detoxify``."""
-    if settings.detoxify_checkpoint is None or settings.detoxify_config_dir is None:
+    if options.detoxify_checkpoint is None or options.detoxify_config_dir is None:
         raise ConfigError("set MODERATION_DETOXIFY_CHECKPOINT and MODERATION_DETOXIFY_CONFIG_DIR for the detoxify backend")
-    return DetoxifyClassifier(settings.detoxify_checkpoint, settings.detoxify_config_dir, settings.cache_dir)
+    return DetoxifyClassifier(options.detoxify_checkpoint, options.detoxify_config_dir)

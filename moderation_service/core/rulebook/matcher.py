@@ -15,20 +15,15 @@ from functools import cache
 
 import re2
 
+from moderation_service.core.author import AuthorFacts
 from moderation_service.core.detectors import find, re2_options
 from moderation_service.core.normalise import Normalised, fold_phrase
 from moderation_service.core.rulebook.schema import Detector, Rule
 
-__all__ = ["AuthorFacts", "RuleHit", "RuleMatcher", "phrase_pattern", "regex_error"]
+__all__ = ["RuleHit", "RuleMatcher", "phrase_pattern", "regex_error"]
 
 Span = tuple[int, int]
 Slot = tuple[int, str, int]  # (rule index, "any" | "all" | "unless", group index)
-
-
-@dataclass(frozen=True)
-class AuthorFacts:
-    account_age_days: int | None = None
-    approved_posts: int | None = None
 
 
 @dataclass(frozen=True)
@@ -164,8 +159,11 @@ class RuleMatcher:
                         seen[key] = [view.original_span(m.start(), m.end()) for m in pattern.finditer(view.text)] if view.text else []
                     found[(index, "unless", 0)].extend(seen[key])
 
-    def match(self, fields: Mapping[str, Normalised], author: AuthorFacts, region: str = "GB") -> list[RuleHit]:
-        """Rules broken by a post (fields already normalised), one hit per rule, in rulebook order."""
+    def match(self, fields: Mapping[str, Normalised], author: AuthorFacts, region: str) -> list[RuleHit]:
+        """Rules broken by a post (fields already normalised), one hit per rule, in rulebook order.
+
+        ``region`` (e.g. "GB") is how phone numbers are read; the caller derives it from the post's locale.
+        """
         hits: dict[int, RuleHit] = {}
         for field, norm in fields.items():
             text = norm.original

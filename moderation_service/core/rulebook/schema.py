@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from moderation_service.core.author import AuthorFacts
 from moderation_service.core.decision import Action, DistressLevel, Priority
 
 __all__ = [
@@ -166,15 +167,10 @@ class CrisisPolicy(_Strict):
     )
 
 
-class TestAuthor(_Strict):
-    account_age_days: int | None = None
-    approved_posts: int | None = None
-
-
 class RuleTest(_Strict):
     text: str
     title: str | None = None
-    author: TestAuthor | None = None
+    author: AuthorFacts | None = None
     triggers: tuple[str, ...] = ()
     not_triggers: tuple[str, ...] = ()
     action: Action | None = None

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from moderation_service.core.author import AuthorFacts
 from moderation_service.core.crisis import CrisisDetector, assess
 from moderation_service.core.decision import Action
 from moderation_service.core.normalise import normalise
 from moderation_service.core.policy import PolicyInput, decide
 from moderation_service.core.rulebook.loader import Rulebook
-from moderation_service.core.rulebook.matcher import AuthorFacts
-from moderation_service.core.signposting import SignpostDirectory
+from moderation_service.core.signposting import SignpostDirectory, country_of
 
 __all__ = ["TestFailure", "run_rule_tests"]
 
@@ -23,13 +23,17 @@ class TestFailure:
     got: str
 
 
-def run_rule_tests(book: Rulebook, directory: SignpostDirectory, crisis: CrisisDetector | None = None) -> tuple[int, list[TestFailure]]:
-    """(number of tests run, failures)."""
+def run_rule_tests(
+    book: Rulebook, directory: SignpostDirectory, default_locale: str, crisis: CrisisDetector | None = None
+) -> tuple[int, list[TestFailure]]:
+    """(number of tests run, failures); a test without ``locale:`` runs as ``default_locale``, as a post would."""
     failures = []
     for index, test in enumerate(book.tests):
-        author = AuthorFacts(**test.author.model_dump()) if test.author else AuthorFacts()
+        locale = test.locale or default_locale
+        region = country_of(locale) or country_of(default_locale) or ""
+        author = test.author or AuthorFacts()
         fields = {"body": normalise(test.text), **({"title": normalise(test.title)} if test.title else {})}
-        hits = book.matcher.match(fields, author)
+        hits = book.matcher.match(fields, author, region)
         fired = [hit.rule.id for hit in hits]
         missing = [r for r in test.triggers if r not in fired]
         unwanted = [r for r in test.not_triggers if r in fired]
@@ -40,7 +44,7 @@ def run_rule_tests(book: Rulebook, directory: SignpostDirectory, crisis: CrisisD
         if test.action is not None or test.distress_level is not None:
             finding = crisis.detect(fields, test.locale) if crisis else None
             risk = assess(finding.signals if finding else ())
-            decision = decide(PolicyInput(book, hits, {}, (), test.locale or "en-GB", Action.hold, risk=risk), directory)
+            decision = decide(PolicyInput(book, hits, {}, (), locale, Action.hold, risk=risk), directory)
             if test.distress_level is not None and decision.distress_level is not test.distress_level:
                 failures.append(
                     TestFailure(
