@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import time
+from typing import Any
 
 import pytest
 
@@ -286,3 +287,16 @@ def test_language_is_reported_and_unsupported_languages_are_flagged(api: Api, ke
         en = c.post("/v1/moderate", json={"text": "Hello all, my arthritis is bad today but I'm getting by"}).json()
     assert (es["language"], es["language_supported"], es["action"]) == ("es", False, "allow")
     assert (en["language"], en["language_supported"]) == ("en", True)
+
+
+def test_a_lone_surrogate_is_replaced_at_the_boundary_not_a_500(api: Api, keys: Keys) -> None:
+    """JSON may carry an unpaired surrogate ("\\ud800"); the post is still judged, the character becomes U+FFFD."""
+
+    def raw(payload: object) -> dict[str, Any]:  # json.dumps escapes the surrogate, as a real client does
+        return {"content": json.dumps(payload).encode(), "headers": {"Content-Type": "application/json"}}
+
+    with api.client(keys.moderate) as c:
+        one = c.post("/v1/moderate", **raw({"title": "\ud800", "text": "you idiot \ud800"}))
+        batch = c.post("/v1/moderate/batch", **raw({"items": [{"text": "fine \udfff"}, {"text": "you idiot"}]}))
+    assert one.status_code == 200 and one.json()["action"] == "hold"
+    assert batch.status_code == 200 and [d["action"] for d in batch.json()["results"]] == ["allow", "hold"]

@@ -216,3 +216,10 @@ def test_coral_crisis_posts(compat: Api, text: str, status: str | None) -> None:
         return
     body = CoralResponse.model_validate(response.json())
     assert body.status == status and body.actions, "every risk post is flagged; imminent ones are also withheld"
+
+
+def test_coral_lone_surrogate_is_still_moderated(compat: Api) -> None:
+    raw = coral_request("you idiot \ud800")
+    response = coral_post(compat, raw, coral_sign(raw, NEW_SECRET))
+    assert response.status_code == 200
+    assert CoralResponse.model_validate(response.json()).status == "SYSTEM_WITHHELD"

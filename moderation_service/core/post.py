@@ -6,12 +6,17 @@ core ``Post`` is built from it, so the author's facts and the blank-text rule ar
 
 from __future__ import annotations
 
+import re
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from moderation_service.core.author import AuthorFacts
 from moderation_service.core.pipeline import Post, is_blank
 
 __all__ = ["AuthorIn", "PostIn"]
+
+# JSON may escape an unpaired UTF-16 surrogate ("\\ud800"); no encoder (RE2's included) accepts one.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class _Strict(BaseModel):
@@ -32,6 +37,13 @@ class PostIn(_Strict):
     community: str | None = Field(default=None, max_length=64, description="selects the rulebook")
     locale: str | None = Field(default=None, max_length=35, description="BCP 47, e.g. en-GB; picks signposting")
     author: AuthorIn | None = None
+
+    @field_validator("text", "title", mode="before")
+    @classmethod
+    def _valid_unicode(cls, value: object) -> object:
+        """Decided once, here, for every entry point: a lone surrogate becomes U+FFFD and the post is
+        judged as usual (a 422 would let Coral publish it unmoderated; a 500 loses it)."""
+        return _LONE_SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
 
     @field_validator("text")
     @classmethod
