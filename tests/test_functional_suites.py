@@ -40,6 +40,23 @@ def _training_texts() -> list[str]:
     return texts
 
 
+def test_ordinary_posts_check_shares_no_text_with_the_crisis_corpus() -> None:
+    """The ordinary-posts check (models/eval) judges the risk heads, so it stays apart from their corpus."""
+    ordinary_file = Path(__file__).parents[1] / "models" / "eval" / "ordinary_short_posts.jsonl"
+    ordinary = [json.loads(line)["text"] for line in ordinary_file.read_text(encoding="utf-8").splitlines() if line]
+    corpus = [
+        json.loads(line)["text"]
+        for path in sorted((TRAINING / "crisis").glob("*.jsonl"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line
+    ]
+    vectoriser = TfidfVectorizer(analyzer="char_wb", ngram_range=(4, 4), sublinear_tf=True).fit(ordinary + corpus)
+    similarity = vectoriser.transform(ordinary) @ vectoriser.transform(corpus).T
+    best = np.asarray(similarity.max(axis=1).todense()).ravel()
+    worst = int(best.argmax())
+    assert best[worst] < NEAR_DUPLICATE, f"{ordinary[worst]!r} is a near-duplicate of crisis corpus text ({best[worst]:.2f})"
+
+
 @pytest.mark.parametrize(("name", "cases", "functionalities"), [("crisis", 400, 25), ("abuse", 600, 25)])
 def test_suite_is_well_formed(name: str, cases: int, functionalities: int) -> None:
     suite = load_suite(SUITES / name)
