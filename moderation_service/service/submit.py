@@ -11,7 +11,7 @@ from moderation_service.errors import InputError, NotFoundError, StoreUnavailabl
 from moderation_service.service.moderate import check_batch
 from moderation_service.service.parts import Services
 from moderation_service.store import Submission, SubmissionIn
-from moderation_service.webhooks import check_callback_url
+from moderation_service.callbacks import check_callback_url
 
 __all__ = ["Accepted", "accept_batch", "accept_submission", "enqueue_attempt", "submission_status"]
 
@@ -32,7 +32,7 @@ def enqueue_attempt(services: Services, submission_id: str, attempt: int) -> Non
 
 def _check(services: Services, item: SubmissionIn) -> None:
     if item.callback_url:
-        check_callback_url(item.callback_url, services.webhooks.callback_allowed_hosts)
+        check_callback_url(item.callback_url, services.webhooks.callback_allowed_hosts, services.webhooks.callback_allowed_networks)
 
 
 def accept_submission(services: Services, key_id: str, item: SubmissionIn) -> Accepted:
