@@ -117,6 +117,7 @@ class QueueSettings(BaseSettings):
     reaper_interval_s: float = Field(default=1.0, gt=0)
     worker_class: Literal["simple", "fork"] = Field(default="simple", description="simple: jobs run in the preloaded process")
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535, description="serve a worker's /metrics here")
+    worker_metrics_host: str = Field(default="127.0.0.1", description="address the worker's /metrics binds (loopback unless opened)")
 
     @property
     def webhook_queue_name(self) -> str:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import http.server
+import ipaddress
 import os
 import subprocess
 import sys
-import ipaddress
 import threading
 from typing import Any
 from urllib.parse import urlsplit

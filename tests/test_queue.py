@@ -139,8 +139,12 @@ def test_callback_to_a_host_not_allow_listed_is_refused(stack: Stack) -> None:
     with stack.submitter() as c:
         r = c.post("/v1/submissions", json={"text": "hi", "post_id": "cb-1", "callback_url": "http://169.254.169.254/latest"})
         internal = c.post("/v1/submissions", json={"text": "hi", "post_id": "cb-2", "callback_url": "http://localhost:6379/"})
-        other_port = c.post("/v1/submissions", json={"text": "hi", "post_id": "cb-3", "callback_url": f"http://127.0.0.1:{stack.redis.port}/"})
-        other_scheme = c.post("/v1/submissions", json={"text": "hi", "post_id": "cb-4", "callback_url": f"https://127.0.0.1:{RECEIVER_PORT}/"})
+        other_port = c.post(
+            "/v1/submissions", json={"text": "hi", "post_id": "cb-3", "callback_url": f"http://127.0.0.1:{stack.redis.port}/"}
+        )
+        other_scheme = c.post(
+            "/v1/submissions", json={"text": "hi", "post_id": "cb-4", "callback_url": f"https://127.0.0.1:{RECEIVER_PORT}/"}
+        )
         allowed = c.post("/v1/submissions", json={"text": "hi", "post_id": "cb-5", "callback_url": f"{RECEIVER}/hook"})
     assert r.status_code == 422 and "allow-list" in r.json()["detail"]
     assert internal.status_code == 422

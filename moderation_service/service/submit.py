@@ -7,11 +7,11 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
+from moderation_service.callbacks import check_callback_url
 from moderation_service.errors import InputError, NotFoundError, StoreUnavailable
 from moderation_service.service.moderate import check_batch
 from moderation_service.service.parts import Services
 from moderation_service.store import Submission, SubmissionIn
-from moderation_service.callbacks import check_callback_url
 
 __all__ = ["Accepted", "accept_batch", "accept_submission", "enqueue_attempt", "submission_status"]
 
