@@ -18,7 +18,7 @@ from typing import Any
 
 import redis
 
-from moderation_service.core.decision import Decision, Priority
+from moderation_service.core.decision import Action, Decision, Priority
 from moderation_service.errors import IdempotencyConflict, StoreUnavailable
 from moderation_service.store import keys, scripts
 from moderation_service.store.rows import (
@@ -144,11 +144,22 @@ class Store:
         """Heartbeat of a running job: only a job that stops beating is re-queued."""
         self._call(self.redis.zadd, keys.LEASES, {sub_id: time.time() + lease_s}, xx=True)
 
-    def complete(self, decision: QueuedDecision) -> bool:
-        """Store the decision once; True only for the call that stored it."""
+    def complete(self, decision: QueuedDecision, *, webhook: bool = False) -> bool:
+        """Store the decision once, with its escalation and its first webhook delivery, in one atomic step (the outbox).
+
+        True only for the call that stored it. A worker that dies right after cannot lose the
+        escalation or the webhook: they were written with the decision, or nothing was. The webhook
+        waits in the due set (already due) until the reaper, or the caller, hands it to the queue.
+        """
         sub_id = decision.submission_id
         names = [keys.submission(sub_id), keys.LEASES, keys.PENDING, keys.DECISIONS_STORED, keys.AUDIT]
-        args = [decision.model_dump_json(), _now(), decision.action.value, sub_id]
+        names += [keys.escalation(sub_id), keys.ESCALATIONS_OPEN, keys.WEBHOOKS_DUE]
+        escalated = decision.action is Action.escalate
+        priority = (decision.priority or Priority.normal).value if escalated else ""
+        categories = json.dumps(sorted({r.category for r in decision.reasons}))
+        due = WebhookDue(submission_id=sub_id, attempt=1).model_dump_json() if webhook else ""
+        args = [decision.model_dump_json(), _now(), decision.action.value, sub_id, priority, decision.post_id or "", categories]
+        args += [self.record_ttl_s, due]
         return bool(self._call(self._complete, keys=names, args=args))
 
     def requeue(self, sub_id: str, max_attempts: int, reason: str) -> int:

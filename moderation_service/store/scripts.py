@@ -34,6 +34,16 @@ redis.call('ZREM', KEYS[2], ARGV[4])
 redis.call('ZREM', KEYS[3], ARGV[4])
 redis.call('INCR', KEYS[4])
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', 100000, '*', 'event', 'decided', 'id', ARGV[4], 'action', ARGV[3])
+if ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[6], 'priority', ARGV[5], 'post_id', ARGV[6], 'categories', ARGV[7], 'created_at', ARGV[2],
+    'status', 'open', 'context', '')
+  redis.call('EXPIRE', KEYS[6], ARGV[8])
+  redis.call('ZADD', KEYS[7], 'NX', ARGV[2], ARGV[4])
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', 100000, '*', 'event', 'escalated', 'id', ARGV[4], 'priority', ARGV[5])
+end
+if ARGV[9] ~= '' then
+  redis.call('ZADD', KEYS[8], ARGV[2], ARGV[9])
+end
 return 1
 """
 

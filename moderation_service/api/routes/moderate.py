@@ -15,7 +15,9 @@ router = APIRouter(prefix="/v1", tags=["moderate"])
 
 
 def _result(judged: Judged, post_id: str | None) -> ModerationResult:
-    return ModerationResult(**dict(judged.decision), post_id=post_id, decision_id=judged.decision_id)
+    return ModerationResult(
+        **dict(judged.decision), post_id=post_id, decision_id=judged.decision_id, escalation_recorded=judged.escalation_recorded
+    )
 
 
 @router.post("/moderate", response_model=ModerationResult, response_model_exclude_none=False)
