@@ -110,6 +110,9 @@ class QueueSettings(BaseSettings):
 
     queue_name: str = Field(default="moderation", pattern=r"^[a-z0-9_\-]+$")
     text_ttl_s: int = Field(default=7 * 24 * 3600, ge=60, description="how long submitted text is kept")
+    aof_rewrite_interval_s: int = Field(
+        default=3600, ge=0, description="how often a worker has Redis rewrite its AOF, so expired text leaves the disk (0: never)"
+    )
     record_ttl_s: int = Field(default=180 * 24 * 3600, ge=3600, description="how long decision records (no text) are kept")
     job_lease_s: float = Field(default=60.0, gt=0, description="a running job not finished by then is re-queued")
     max_attempts: int = Field(default=3, ge=1, le=20)

@@ -191,6 +191,20 @@ class Store:
         """A short lock, so one reaper among all workers acts per tick."""
         return bool(self._call(self.redis.set, keys.REAPER_LOCK, "1", nx=True, px=hold_ms))
 
+    # --- text on disk ---------------------------------------------------------------------------
+    def take_aof_rewrite_turn(self, interval_s: int) -> bool:
+        """True for the one process (of all workers) whose turn it is to have the AOF rewritten this interval."""
+        return bool(self._call(self.redis.set, keys.AOF_REWRITE_TURN, "1", nx=True, ex=interval_s))
+
+    def rewrite_aof(self) -> bool:
+        """Ask Redis to rewrite its append-only file (BGREWRITEAOF): the new file holds only live keys, so the text of
+        expired submissions leaves the disk. False when Redis refused (AOF off, command renamed by a managed service)."""
+        try:
+            self._call(self.redis.bgrewriteaof)
+        except redis.ResponseError as exc:
+            return "already in progress" in str(exc)
+        return True
+
     # --- webhooks ------------------------------------------------------------------------------
     def schedule_webhook(self, due_item: WebhookDue, due: float) -> None:
         self._call(self.redis.zadd, keys.WEBHOOKS_DUE, {due_item.model_dump_json(): due})
