@@ -80,6 +80,7 @@ class ApiSettings(BaseSettings):
     api_keys: str = Field(default="", description="hashed key lines, newline-separated")
     max_batch: int = Field(default=64, ge=1, le=1000)
     max_body_bytes: int = Field(default=8 << 20, ge=1024)
+    body_read_timeout_s: float = Field(default=30.0, gt=0, description="a client that stops sending its body this long gets 408")
     max_submission_batch: int = Field(default=500, ge=1, le=5000)
 
 

@@ -111,7 +111,8 @@ def install_problem_handlers(app: FastAPI) -> None:
         # FastAPI raises a plain 400 only when it cannot parse the body (e.g. nesting too deep).
         codes = {400: "invalid_json", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
         code = codes.get(exc.status_code, "http_error")
-        return problem(exc.status_code, code, code.replace("_", " ").capitalize(), str(exc.detail))
+        # Keep the exception's headers: a 405 must say which methods are allowed (Allow).
+        return problem(exc.status_code, code, code.replace("_", " ").capitalize(), str(exc.detail), headers=dict(exc.headers or {}))
 
     @app.exception_handler(RecursionError)
     async def _too_deep(request: Request, exc: RecursionError) -> JSONResponse:

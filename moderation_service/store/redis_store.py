@@ -72,6 +72,7 @@ class Store:
         self.text_ttl_s = text_ttl_s
         self.record_ttl_s = record_ttl_s
         self._create = client.register_script(scripts.CREATE)
+        self._create_many = client.register_script(scripts.CREATE_MANY)
         self._claim = client.register_script(scripts.CLAIM)
         self._complete = client.register_script(scripts.COMPLETE)
         self._requeue = client.register_script(scripts.REQUEUE)
@@ -109,6 +110,26 @@ class Store:
         if existing_digest != digest:
             raise IdempotencyConflict(f"post_id was already submitted with different text (submission {existing_id})")
         return existing_id, False
+
+    def create_submissions(self, key_id: str, bodies: list[SubmissionIn]) -> list[tuple[str, bool]]:
+        """A batch, all or nothing: (submission id, created) per item, or IdempotencyConflict with nothing stored."""
+        names = [keys.PENDING, keys.AUDIT]
+        args: list[str | int] = [self.record_ttl_s, key_id, _now(), self.text_ttl_s]
+        for body in bodies:
+            sub_id = secrets.token_hex(12)
+            names += [keys.idempotency(key_id, body.post_id), keys.submission(sub_id), keys.text(sub_id)]
+            args += [sub_id, text_hash(body), body.post_id, body.callback_url or "", body.model_dump_json()]
+        result = self._call(self._create_many, keys=names, args=args)
+        if isinstance(result, bytes):
+            _, index, existing_id = result.decode().split("|")
+            raise IdempotencyConflict(
+                f"items[{index}]: post_id was already submitted with different text (submission {existing_id}); nothing was stored"
+            )
+        out = []
+        for entry in result:
+            created, _, sub_id = entry.decode().rpartition("|")
+            out.append((sub_id, created == "new"))
+        return out
 
     def get(self, sub_id: str) -> Submission | None:
         raw = self._call(self.redis.hgetall, keys.submission(sub_id))
@@ -158,7 +179,7 @@ class Store:
         priority = (decision.priority or Priority.normal).value if escalated else ""
         categories = json.dumps(sorted({r.category for r in decision.reasons}))
         due = WebhookDue(submission_id=sub_id, attempt=1).model_dump_json() if webhook else ""
-        args = [decision.model_dump_json(), _now(), decision.action.value, sub_id, priority, decision.post_id or "", categories]
+        args: list[str | int] = [decision.model_dump_json(), _now(), decision.action.value, sub_id, priority, decision.post_id or "", categories]
         args += [self.record_ttl_s, due]
         return bool(self._call(self._complete, keys=names, args=args))
 
