@@ -21,7 +21,7 @@ MARKER = "zqxjv-unmistakable-post-text"
 
 def _rewritten(client: redis.Redis) -> bool:
     info = client.info("persistence")
-    return info["aof_rewrite_in_progress"] == 0 and info["aof_rewrite_scheduled"] == 0
+    return bool(info["aof_rewrite_in_progress"] == 0 and info["aof_rewrite_scheduled"] == 0)
 
 
 def _on_disk(folder: Path) -> bytes:
@@ -30,8 +30,9 @@ def _on_disk(folder: Path) -> bytes:
 
 def test_run_keeps_redis_files_private(tmp_path: Path) -> None:
     """`moderation-service run`'s own Redis: its folder 0700 and every file in it 0600, rewritten files included."""
-    process = start_redis(tmp_path, free_port())
-    client = redis.Redis(port=int(process.args[2]))  # type: ignore[index]
+    port = free_port()
+    process = start_redis(tmp_path, port)
+    client = redis.Redis(port=port)
     try:
         client.set("ms:text:x", MARKER)
         client.bgrewriteaof()

@@ -179,8 +179,8 @@ class Store:
         priority = (decision.priority or Priority.normal).value if escalated else ""
         categories = json.dumps(sorted({r.category for r in decision.reasons}))
         due = WebhookDue(submission_id=sub_id, attempt=1).model_dump_json() if webhook else ""
-        args: list[str | int] = [decision.model_dump_json(), _now(), decision.action.value, sub_id, priority, decision.post_id or "", categories]
-        args += [self.record_ttl_s, due]
+        args: list[str | int] = [decision.model_dump_json(), _now(), decision.action.value, sub_id, priority]
+        args += [decision.post_id or "", categories, self.record_ttl_s, due]
         return bool(self._call(self._complete, keys=names, args=args))
 
     def requeue(self, sub_id: str, max_attempts: int, reason: str) -> int:
