@@ -23,7 +23,7 @@ import numpy as np
 
 from moderation_service.errors import ConfigError
 
-__all__ = ["RiskHeads", "load_risk_heads"]
+__all__ = ["RiskHeads", "gelu", "load_risk_heads"]
 
 FILE_NAME = "risk_heads.json"
 
