@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pytest
-from pydantic import BaseModel, ConfigDict
 
 from moderation_service.config import CoralSettings
 from moderation_service.core.pipeline import Pipeline
@@ -104,122 +100,3 @@ def test_perspective_style_errors(compat: Api, keys: Keys, body: dict[str, Any],
     assert error["code"] == status and error["status"] == "INVALID_ARGUMENT" and error["message"]
     if error_type:
         assert error["details"][0]["errorType"] == error_type
-
-
-# --- Coral ---------------------------------------------------------------------------------------
-
-
-class CoralAction(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    actionType: Literal["FLAG"]  # noqa: N815
-    reason: Literal["COMMENT_DETECTED_TOXIC", "COMMENT_DETECTED_SPAM"]
-
-
-class CoralResponse(BaseModel):
-    """The documented External Moderation Response, strictly."""
-
-    model_config = ConfigDict(extra="forbid")
-    actions: list[CoralAction] | None = None
-    status: Literal["NONE", "APPROVED", "REJECTED", "PREMOD", "SYSTEM_WITHHELD"] | None = None
-    tags: list[Literal["FEATURED", "STAFF"]] | None = None
-
-
-def coral_request(body: str, role: str = "COMMENTER", parent: str | None = None) -> bytes:
-    """Built like the examples in Coral's EXTERNAL_MODERATION_PHASES.md."""
-    return json.dumps(
-        {
-            "action": "NEW",
-            "comment": {"body": body, "parentID": parent},
-            "author": {"id": "baf4e943-3594-4fcc-b2ba-3e8de7a76352", "role": role},
-            "story": {"id": "245b3856-b0a0-4d2f-a6bb-58c71f18d6a6", "url": "http://localhost:1313/posts/a-story-url/"},
-            "site": {"id": "a4bede88-2d2c-4424-bc18-4322a9e285a6"},
-            "tenantID": TENANT,
-            "tenantDomain": "localhost",
-        }
-    ).encode()
-
-
-def coral_sign(raw: bytes, *secrets: str) -> str:
-    return ",".join("sha256=" + hmac.new(s.encode(), raw, hashlib.sha256).hexdigest() for s in secrets)
-
-
-def coral_post(api: Api, raw: bytes, signature: str | None) -> Any:
-    headers = {"Content-Type": "application/json", **({"X-Coral-Signature": signature} if signature else {})}
-    with api.client(None) as c:
-        return c.post("/integrations/coral/moderation-phase", content=raw, headers=headers)
-
-
-def test_coral_allow_is_204(compat: Api) -> None:
-    raw = coral_request("Here's a comment!")
-    assert coral_post(compat, raw, coral_sign(raw, NEW_SECRET)).status_code == 204
-
-
-def test_coral_hold_is_withheld_and_flagged_toxic_or_spam(compat: Api) -> None:
-    toxic = coral_request("you idiot")
-    spam = coral_request("Turmeric capsules for sale, DM for prices", parent="d79b787f-f406-49a0-a179-72e3652e54be")
-    first = coral_post(compat, toxic, coral_sign(toxic, NEW_SECRET))
-    second = coral_post(compat, spam, coral_sign(spam, NEW_SECRET))
-    assert first.status_code == 200 and second.status_code == 200
-    a, b = CoralResponse.model_validate(first.json()), CoralResponse.model_validate(second.json())
-    assert a.status == "SYSTEM_WITHHELD" and a.actions and a.actions[0].reason == "COMMENT_DETECTED_TOXIC"
-    assert b.status == "SYSTEM_WITHHELD" and b.actions and b.actions[0].reason == "COMMENT_DETECTED_SPAM"
-
-
-def test_coral_rotated_secret_header_any_valid_signature_counts(compat: Api) -> None:
-    raw = coral_request("Here's a comment!")
-    assert coral_post(compat, raw, coral_sign(raw, "some-unknown-secret-000", OLD_SECRET)).status_code == 204
-
-
-@pytest.mark.parametrize("signature", [None, "sha256=deadbeef", "sha1=abc", "garbage"])
-def test_coral_bad_or_missing_signature_is_401(compat: Api, signature: str | None) -> None:
-    raw = coral_request("you idiot")
-    response = coral_post(compat, raw, signature)
-    assert response.status_code == 401 and response.json()["code"] == "bad_signature"
-
-
-def test_coral_tampered_body_is_401(compat: Api) -> None:
-    raw = coral_request("Here's a comment!")
-    signature = coral_sign(raw, NEW_SECRET)
-    assert coral_post(compat, raw.replace(b"comment!", b"comment?"), signature).status_code == 401
-
-
-def test_coral_escalation_is_queued_with_story_url(compat: Api, keys: Keys) -> None:
-    raw = coral_request("I'm going to kill myself tonight")
-    response = coral_post(compat, raw, coral_sign(raw, NEW_SECRET))
-    body = CoralResponse.model_validate(response.json())
-    assert body.status == "SYSTEM_WITHHELD" and body.actions
-    with compat.client(keys.moderator) as c:
-        open_items = c.get("/v1/escalations").json()["escalations"]
-    assert any(e["context"] == "http://localhost:1313/posts/a-story-url/" and e["priority"] == "urgent" for e in open_items)
-
-
-def test_coral_staff_are_not_withheld_by_default(compat: Api) -> None:
-    raw = coral_request("you idiot", role="MODERATOR")
-    assert coral_post(compat, raw, coral_sign(raw, NEW_SECRET)).status_code == 204
-
-
-CRISIS_CASES = [
-    # (text, Coral status: withheld for imminent, flagged but published for high, allowed for safe)
-    ("I can't do this anymore, I've got my tablets saved up", "SYSTEM_WITHHELD"),
-    ("ya no quiero vivir, tengo las pastillas preparadas", "SYSTEM_WITHHELD"),
-    ("Honestly everyone would be better off without me", None),
-    ("Just kill me now, three hours on hold to the DWP", "allow"),
-]
-
-
-@pytest.mark.parametrize(("text", "status"), CRISIS_CASES)
-def test_coral_crisis_posts(compat: Api, text: str, status: str | None) -> None:
-    raw = coral_request(text)
-    response = coral_post(compat, raw, coral_sign(raw, NEW_SECRET))
-    if status == "allow":
-        assert response.status_code == 204
-        return
-    body = CoralResponse.model_validate(response.json())
-    assert body.status == status and body.actions, "every risk post is flagged; imminent ones are also withheld"
-
-
-def test_coral_lone_surrogate_is_still_moderated(compat: Api) -> None:
-    raw = coral_request("you idiot \ud800")
-    response = coral_post(compat, raw, coral_sign(raw, NEW_SECRET))
-    assert response.status_code == 200
-    assert CoralResponse.model_validate(response.json()).status == "SYSTEM_WITHHELD"

@@ -3,7 +3,8 @@
 Coral sends comment bodies as HTML by default (``kill&nbsp;myself``, ``kill<br>myself``): matched as
 markup, such a comment slips past every rule. The standard library's HTML parser (tolerant of broken
 markup, entities decoded) does the parsing; this module only decides where lines break: block
-elements and ``<br>`` end a line, ``<blockquote>`` lines are kept as ``> `` quotes so a rule can tell
+elements end a line, ``<br>`` reads as a space (editors put it inside sentences:
+``kill<br>myself`` is one phrase), ``<blockquote>`` lines are kept as ``> `` quotes so a rule can tell
 quoted words from the author's own, and scripts and styles are dropped.
 """
 
@@ -39,14 +40,16 @@ class _TextCollector(HTMLParser):
         if tag in _DROPPED:
             self._dropped_depth += 1
         elif tag == "br":
-            self._break()
+            self._line.append(" ")
         elif tag in _BLOCKS:
             self._break()
             if tag == "blockquote":
                 self._quote_depth += 1
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "br" or tag in _BLOCKS:
+        if tag == "br":
+            self._line.append(" ")
+        elif tag in _BLOCKS:
             self._break()
 
     def handle_endtag(self, tag: str) -> None:
@@ -63,7 +66,7 @@ class _TextCollector(HTMLParser):
 
 
 def html_to_text(html: str) -> str:
-    """The visible text, one line per block or ``<br>``; entities decoded; quoted lines start with ``> ``."""
+    """The visible text, one line per block; entities decoded; quoted lines start with ``> ``."""
     collector = _TextCollector()
     collector.feed(html)
     collector.close()
