@@ -33,9 +33,8 @@ from starlette.concurrency import run_in_threadpool
 
 from moderation_service.api.problems import problem
 from moderation_service.api.state import services_of
-from moderation_service.core.html_text import html_to_text
 from moderation_service.errors import InputError
-from moderation_service.service import Action, Decision, PostIn, Services
+from moderation_service.service import Action, Decision, PostIn, Services, html_to_text
 from moderation_service.service.in_time import InTime, after_answer, answer_by, moderate_in_time
 
 __all__ = ["ExternalModerationRequest", "escalation_id", "router", "signature_valid"]
