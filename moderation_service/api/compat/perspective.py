@@ -43,7 +43,7 @@ from moderation_service.service import Decision, PostIn, Services, html_to_text
 from moderation_service.service.feedback import record_suggestion
 from moderation_service.service.moderate import admit, judge_parts
 
-__all__ = ["ATTRIBUTES", "MAX_TEXT_BYTES", "UNSCORED", "AnalyzeRequest", "router", "utf16_offset"]
+__all__ = ["ATTRIBUTES", "MAX_TEXT_BYTES", "UNSCORED", "AnalyzeRequest", "GoogleError", "SuggestRequest", "router", "utf16_offset"]
 
 ATTRIBUTES: dict[str, tuple[str, Callable[[float], float]]] = {
     "TOXICITY": ("toxicity", lambda s: s),
