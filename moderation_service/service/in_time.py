@@ -10,9 +10,9 @@ may already be public, so a person must look.
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
-import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -91,20 +91,18 @@ def after_answer(services: Services, results: Sequence[InTime], post_ids: Sequen
         if result.decision.action is Action.escalate:
             record_escalation(services, result.decision, post_id=post_id, context=context, decision_id=result.decision_id)
         if result.full is not None:
-            result.full.add_done_callback(
-                lambda f, r=result, p=post_id: _schedule_finish(services, r, f, p, context)  # type: ignore[misc]
-            )
+            result.full.add_done_callback(functools.partial(_schedule_finish, services, result, post_id=post_id, context=context))
 
 
-def _schedule_finish(services: Services, result: InTime, full: Future[Decision], post_id: str | None, context: str) -> None:
+def _schedule_finish(services: Services, result: InTime, full: Future[Decision], *, post_id: str | None, context: str) -> None:
     """Runs on a model thread: hand the store write to the background pool, never hold a model runner for it."""
-    if full.exception() is not None:
-        log.error("background model finish failed", extra={"error": full.exception().__class__.__name__})
+    error = full.exception()
+    if error is not None:
+        log.error("background model finish failed", extra={"error": error.__class__.__name__})
         return
     assert result.decision_id is not None
-    started = time.monotonic()
+    args = (services, result.decision, full.result(), result.decision_id, post_id, context)
     try:
-        services.background.submit(finish_late, services, result.decision, full.result(), result.decision_id, post_id, context)
+        services.background.submit(finish_late, *args)
     except RuntimeError:  # shutting down: do it here rather than lose it
-        finish_late(services, result.decision, full.result(), result.decision_id, post_id, context)
-    log.debug("late finish scheduled", extra={"ms": round((time.monotonic() - started) * 1000, 3)})
+        finish_late(*args)
