@@ -230,3 +230,13 @@ def test_discovery_document_is_complete_and_refuses_unknown_versions(compat: Api
     assert doc["batchPath"] == "batch" and {"key", "alt", "fields", "prettyPrint", "quotaUser"} <= set(doc["parameters"])
     assert {"AnalyzeCommentRequest", "SpanScore", "SuggestCommentScoreRequest", "TextEntry", "Context"} <= set(doc["schemas"])
     assert unknown.status_code == 404 and unknown.json()["error"]["status"] == "NOT_FOUND"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [("application/json", b"{}"), ("multipart/mixed; boundary=b", b"--b\r\n\r\nnot an http request\r\n--b--"), ("multipart/mixed", b"")],
+)
+def test_malformed_batch_is_400(compat: Api, content_type: str, body: bytes) -> None:
+    with compat.client(None) as c:
+        response = c.post("/batch", content=body, headers={"Content-Type": content_type})
+    assert response.status_code == 400 and response.json()["error"]["status"] == "INVALID_ARGUMENT"

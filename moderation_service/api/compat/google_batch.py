@@ -66,7 +66,8 @@ def parse_batch(content_type: str, body: bytes) -> list[BatchPart]:
         payload = part.get_payload(decode=True)
         if not isinstance(payload, bytes):
             raise BatchError("a batch part is not an HTTP request")
-        out.append(_request(str(part.get("Content-ID", f"<item+{index}>")), payload))
+        content_id = " ".join(str(part.get("Content-ID", f"<item + {index}>")).split())  # one line: it is echoed in a header
+        out.append(_request(content_id, payload))
     return out
 
 
