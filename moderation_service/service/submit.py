@@ -7,11 +7,11 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
+from moderation_service.callbacks import check_callback_url
 from moderation_service.errors import InputError, NotFoundError, StoreUnavailable
 from moderation_service.service.moderate import check_batch
 from moderation_service.service.parts import Services
 from moderation_service.store import Submission, SubmissionIn
-from moderation_service.webhooks import check_callback_url
 
 __all__ = ["Accepted", "accept_batch", "accept_submission", "enqueue_attempt", "submission_status"]
 
@@ -32,15 +32,10 @@ def enqueue_attempt(services: Services, submission_id: str, attempt: int) -> Non
 
 def _check(services: Services, item: SubmissionIn) -> None:
     if item.callback_url:
-        check_callback_url(item.callback_url, services.webhooks.callback_allowed_hosts)
+        check_callback_url(item.callback_url, services.webhooks.callback_allowed_hosts, services.webhooks.callback_allowed_networks)
 
 
-def accept_submission(services: Services, key_id: str, item: SubmissionIn) -> Accepted:
-    """Store the submission (idempotent per key and post_id) and queue its first attempt."""
-    services.pipeline.check(item.to_post())
-    services.pipeline.rulebooks.get(item.community)
-    _check(services, item)
-    sub_id, created = services.require_store().create_submission(key_id, item)
+def _accepted(services: Services, item: SubmissionIn, sub_id: str, created: bool) -> Accepted:
     if created:
         try:
             enqueue_attempt(services, sub_id, 1)
@@ -50,15 +45,26 @@ def accept_submission(services: Services, key_id: str, item: SubmissionIn) -> Ac
     return Accepted(submission_id=sub_id, post_id=item.post_id, status_url=f"/v1/submissions/{sub_id}", created=created)
 
 
+def accept_submission(services: Services, key_id: str, item: SubmissionIn) -> Accepted:
+    """Store the submission (idempotent per key and post_id) and queue its first attempt."""
+    services.pipeline.check(item.to_post())
+    services.pipeline.rulebooks.get(item.community)
+    _check(services, item)
+    sub_id, created = services.require_store().create_submission(key_id, item)
+    return _accepted(services, item, sub_id, created)
+
+
 def accept_batch(services: Services, key_id: str, items: Sequence[SubmissionIn]) -> list[Accepted]:
-    """The whole batch is checked first (same rules as the sync batch), then each item accepted in order."""
+    """All or nothing: the whole batch is checked (same rules as the sync batch), then stored in one atomic step."""
     check_batch(services, items, services.api.max_submission_batch)
     for index, item in enumerate(items):
         try:
+            services.pipeline.rulebooks.get(item.community)
             _check(services, item)
         except InputError as exc:
             raise InputError(f"items[{index}]: {exc}") from exc
-    return [accept_submission(services, key_id, item) for item in items]
+    stored = services.require_store().create_submissions(key_id, list(items))
+    return [_accepted(services, item, sub_id, created) for item, (sub_id, created) in zip(items, stored, strict=True)]
 
 
 def submission_status(services: Services, submission_id: str) -> Submission:

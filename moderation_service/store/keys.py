@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 __all__ = [
+    "AOF_REWRITE_TURN",
     "AUDIT",
     "DECISIONS_STORED",
     "ESCALATIONS_ACKED",
@@ -33,6 +34,7 @@ FEEDBACK_INDEX = PREFIX + "feedback"
 AUDIT = PREFIX + "audit"
 DECISIONS_STORED = PREFIX + "stats:decisions_stored"
 REAPER_LOCK = PREFIX + "reaper:lock"
+AOF_REWRITE_TURN = PREFIX + "aof:rewrite"  # held for one rewrite interval by the worker that asked Redis to rewrite
 
 
 def submission(sub_id: str) -> str:

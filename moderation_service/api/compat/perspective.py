@@ -303,7 +303,7 @@ def _batch(services: Services, request: Request, content_type: str, raw: bytes) 
     return render_batch(answers)
 
 
-@router.post("/batch")
+@router.post("/batch", include_in_schema=False)  # Google's wire format, described by the discovery document
 async def batch(request: Request) -> Response:
     """Google's batch endpoint (``batchPath``): several method calls in one ``multipart/mixed`` request."""
     raw = await request.body()

@@ -3,8 +3,9 @@
 ``X-Moderation-Deadline-Ms``: answer inside that many milliseconds. A post whose model cannot finish
 in time is answered from the rules and crisis grammars (``partial: true``, ``partial_reason``); the
 model finishes in the background and a more severe decision is recorded as an escalation. Escalations
-are written after the answer has gone out. Without the header a request waits for the model, and is
-shed with 503 + ``Retry-After`` while the model queue is full.
+are written after the answer has gone out, so ``escalation_recorded`` is null in such an answer (a
+failed write still counts ``moderation_escalations_unrecorded_total``). Without the header a request
+waits for the model, and is shed with 503 + ``Retry-After`` while the model queue is full.
 """
 
 from __future__ import annotations
@@ -12,18 +13,19 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Header, Request
+from fastapi import BackgroundTasks, Header, Request
 
 from moderation_service.api.auth import ModerateKey
+from moderation_service.api.routing import v1_router
 from moderation_service.api.schemas import BatchRequest, BatchResponse, ModerateRequest, ModerationResult
 from moderation_service.api.state import services_of
-from moderation_service.service import Action, Decision
+from moderation_service.service import Action
 from moderation_service.service.in_time import after_answer, answer_by, moderate_in_time
-from moderation_service.service.moderate import check_batch, moderate_now
+from moderation_service.service.moderate import Judged, check_batch, moderate_now
 
 __all__ = ["DEADLINE_HEADER", "router"]
 
-router = APIRouter(prefix="/v1", tags=["moderate"])
+router = v1_router("/v1", "moderate")
 DEADLINE_HEADER = "X-Moderation-Deadline-Ms"
 Deadline = Annotated[
     int | None,
@@ -31,8 +33,10 @@ Deadline = Annotated[
 ]
 
 
-def _result(decision: Decision, post_id: str | None, decision_id: str | None) -> ModerationResult:
-    return ModerationResult(**dict(decision), post_id=post_id, decision_id=decision_id)
+def _result(judged: Judged, post_id: str | None) -> ModerationResult:
+    return ModerationResult(
+        **dict(judged.decision), post_id=post_id, decision_id=judged.decision_id, escalation_recorded=judged.escalation_recorded
+    )
 
 
 def _judge(request: Request, items: list[ModerateRequest], deadline_ms: int | None, tasks: BackgroundTasks) -> list[ModerationResult]:
@@ -40,11 +44,13 @@ def _judge(request: Request, items: list[ModerateRequest], deadline_ms: int | No
     post_ids = [item.post_id for item in items]
     if deadline_ms is None:
         judged = moderate_now(services, items, post_ids)
-        return [_result(j.decision, pid, j.decision_id) for j, pid in zip(judged, post_ids, strict=True)]
+        return [_result(j, pid) for j, pid in zip(judged, post_ids, strict=True)]
     results = moderate_in_time(services, items, answer_by(time.monotonic(), deadline_ms))
     tasks.add_task(after_answer, services, results, post_ids)
     return [
-        _result(r.decision, pid, r.decision_id if r.decision.action is Action.escalate else None)
+        ModerationResult(
+            **dict(r.decision), post_id=pid, decision_id=r.decision_id if r.decision.action is Action.escalate else None
+        )  # escalation_recorded stays null: the write happens after this answer
         for r, pid in zip(results, post_ids, strict=True)
     ]
 
