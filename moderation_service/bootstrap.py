@@ -17,6 +17,7 @@ from redis.sentinel import Sentinel
 from moderation_service.config import ModelSettings, Settings
 from moderation_service.core.classifiers.base import Classifier, create_classifier
 from moderation_service.core.crisis import CrisisDetector, LanguageDetector, load_grammars
+from moderation_service.core.model_runs import ModelLoad
 from moderation_service.core.pipeline import Pipeline
 from moderation_service.core.rulebook.loader import load_rulebook
 from moderation_service.core.rulebook.registry import RulebookSet
@@ -126,7 +127,8 @@ def build_pipeline(settings: Settings, *, rule_file: Path | None = None, crisis:
     crisis = crisis or build_crisis(rules_dir)
     # One pool per process, shared by every model call; several threads so one hung call cannot block the rest.
     executor = ThreadPoolExecutor(max_workers=settings.models.classifier_threads, thread_name_prefix="classifier") if classifiers else None
-    return Pipeline(books, directory, classifiers, crisis=crisis, options=settings.pipeline, executor=executor)
+    load = ModelLoad.for_pool(settings.models.classifier_threads, settings.pipeline.model_queue_limit)
+    return Pipeline(books, directory, classifiers, crisis=crisis, options=settings.pipeline, executor=executor, load=load)
 
 
 def redis_client(settings: Settings) -> redis.Redis | None:

@@ -194,7 +194,15 @@ class CoralSettings(BaseSettings):
 
     secrets: dict[str, list[str]] = Field(default_factory=dict, description='JSON: {"<tenantID>": ["<secret>", "<previous secret>"]}')
     rulebook: str | None = Field(default=None, description="rulebook for Coral comments (default: the default rulebook)")
-    withhold_staff: bool = Field(default=False, description="apply hold/escalate to STAFF, MODERATOR and ADMIN authors")
+    timeout_ms: int = Field(default=200, ge=100, le=10_000, description="the phase timeout set in Coral's admin (Coral's default: 200)")
+    timeouts_ms: dict[str, Annotated[int, Field(ge=100, le=10_000)]] = Field(
+        default_factory=dict, description='JSON: {"<tenantID>": <ms>} for tenants whose phase timeout is not timeout_ms'
+    )
+    body_format: Literal["HTML", "PLAIN_TEXT"] = Field(default="HTML", description="the phase's body format in Coral's admin")
+
+    def budget_ms(self, tenant_id: str) -> int:
+        """How long Coral waits for this tenant's answer before it publishes the comment unmoderated."""
+        return self.timeouts_ms.get(tenant_id, self.timeout_ms)
 
 
 class Settings(BaseSettings):

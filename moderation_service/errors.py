@@ -9,6 +9,7 @@
     │   └── TextTooLongError   text over the configured limit (HTTP 413)
     ├── NotFoundError          no such submission, decision or open escalation (404)
     ├── ClassifierError        a model that failed or timed out (the pipeline degrades, never raises)
+    ├── OverloadedError        the model queue is full; a sync request without a deadline is shed (503 + Retry-After)
     ├── StoreError             the decision store (Redis)
     │   ├── StoreUnavailable   Redis cannot be reached (503 + Retry-After)
     │   └── IdempotencyConflict the same post_id submitted before with other text (409)
@@ -33,6 +34,7 @@ __all__ = [
     "ModelNotBuiltError",
     "ModerationError",
     "NotFoundError",
+    "OverloadedError",
     "Problem",
     "RulebookError",
     "StoreError",
@@ -105,6 +107,10 @@ class NotFoundError(ModerationError):
 
 class ClassifierError(ModerationError):
     pass
+
+
+class OverloadedError(ModerationError):
+    """More model work is queued than the process may hold: shed now rather than answer late."""
 
 
 class StoreError(ModerationError):

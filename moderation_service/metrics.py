@@ -43,6 +43,9 @@ class Metrics:
     webhooks: Counter
     escalations_unrecorded: Counter
     versions: Gauge
+    partial: Counter
+    late_escalations: Counter
+    shed: Counter
 
     def observe_decision(self, decision: Decision) -> None:
         """Count a decision and time its stages: called by the service layer once per post judged."""
@@ -54,6 +57,8 @@ class Metrics:
                 self.rule_hits.labels(rule_id=reason.id).inc()
         if decision.degraded:
             self.degraded.inc()
+        if decision.partial:
+            self.partial.inc()
         for stage, ms in decision.timings_ms.items():
             if stage != "total":
                 self.stage_latency.labels(stage=stage).observe(ms / 1000)
@@ -95,6 +100,11 @@ def create_metrics(registry: CollectorRegistry) -> Metrics:
             registry=registry,
             multiprocess_mode="liveall",
         ),  # fmt: skip
+        partial=Counter("moderation_partial_decisions_total", "Answers given inside a deadline without the model", registry=registry),
+        late_escalations=Counter(
+            "moderation_late_escalations_total", "Partial answers whose model decision, finished later, was more severe", registry=registry
+        ),
+        shed=Counter("moderation_shed_requests_total", "Sync requests shed with 503: model queue full", registry=registry),
     )
 
 

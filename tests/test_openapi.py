@@ -26,7 +26,7 @@ from tests.conftest import Api, Keys, make_api, settings_for
 PROBLEM_STATUSES = {"400", "401", "403", "404", "405", "408", "413", "422", "503"}
 ALL_SCOPES, ALL_SCOPES_KEY = generate_key(list(SCOPES))
 CONFIG = SchemathesisConfig.from_dict({"auth": {"openapi": {"HTTPBearer": {"bearer": ALL_SCOPES}}}})
-COMPAT = ("/v1alpha1/", "/integrations/", "/$discovery/")  # the Coral and Perspective wire formats: tested in test_compat
+COMPAT = ("/v1alpha1/", "/integrations/", "/$discovery/")  # Coral and Perspective wire formats: see test_coral, test_perspective
 
 
 @pytest.fixture

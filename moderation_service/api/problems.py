@@ -20,6 +20,7 @@ from moderation_service.errors import (
     IdempotencyConflict,
     InputError,
     NotFoundError,
+    OverloadedError,
     RulebookError,
     StoreUnavailable,
     TextTooLongError,
@@ -112,6 +113,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(StoreUnavailable)
     async def _store_down(request: Request, exc: StoreUnavailable) -> JSONResponse:
         return problem(503, "store_unavailable", "Try again shortly", str(exc), headers={"Retry-After": "5"})
+
+    @app.exception_handler(OverloadedError)
+    async def _overloaded(request: Request, exc: OverloadedError) -> JSONResponse:
+        return problem(503, "overloaded", "Try again shortly", str(exc), headers={"Retry-After": "1"})
 
     @app.exception_handler(IdempotencyConflict)
     async def _conflict(request: Request, exc: IdempotencyConflict) -> JSONResponse:

@@ -143,4 +143,8 @@ class Decision(_Frozen):
         default=True, description="whether the classifiers support that language (rules and crisis grammars always run)"
     )
     risk_dimensions: tuple[str, ...] = Field(default=(), description="crisis risk dimensions found (C-SSRS), see docs/crisis-risk.md")
+    partial: bool = Field(
+        default=False, description="answered inside a deadline from rules and crisis grammars only; the model's decision follows"
+    )
+    partial_reason: str | None = Field(default=None, description="why the decision is partial")
     timings_ms: dict[str, float] = Field(default_factory=dict)

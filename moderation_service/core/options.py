@@ -33,6 +33,9 @@ class PipelineOptions(BaseModel):
     classifier_timeout_s: float | None = Field(default=2.0, gt=0, description="model time budget per post; unset: no limit")
     classifier_timeout_per_kchar_s: float = Field(default=0.25, ge=0, description="added to the budget per 1,000 characters")
     max_text_chars: int = Field(default=20_000, ge=1, le=1_000_000)
+    model_queue_limit: int = Field(
+        default=256, ge=1, description="model work (1,000-character units) queued per process before the sync API sheds with 503"
+    )
     default_locale: str = Field(default="en-GB", min_length=2, description="signposting and phone region when a post gives none")
 
     @field_validator("fallback_action")

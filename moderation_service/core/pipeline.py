@@ -7,17 +7,25 @@ reaches the caller as an exception: the decision degrades to the configured safe
 Time budgets are per post and grow with its length, so one long post cannot make its neighbours
 time out; a call past its deadline is told to stop (classifiers that accept a deadline check it
 between windows), so it cannot starve the calls behind it. ``classifier_timeout_s=None`` (the CLI's
-``classify`` and ``eval``) waits as long as a model needs.
+``classify`` and ``eval``) waits as long as a model needs. One request's calls enter the shared pool
+a few at a time (``RequestRuns``), so one large batch cannot starve every other request.
+
+``moderate_in_time`` answers by a deadline (Coral's phase timeout, ``X-Moderation-Deadline-Ms``): a
+post whose model cannot finish in time is answered from the rules and crisis grammars, marked
+``partial``, and the complete decision follows when the model finishes.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -34,14 +42,26 @@ from moderation_service.core.crisis import (
     assess,
 )
 from moderation_service.core.decision import DISTRESS_ORDER, Decision, DistressLevel
+from moderation_service.core.model_runs import ModelLoad, RequestRuns, units
 from moderation_service.core.normalise import normalise
 from moderation_service.core.options import PipelineOptions
 from moderation_service.core.policy import PolicyInput, decide
+from moderation_service.core.rulebook.loader import Rulebook
+from moderation_service.core.rulebook.matcher import RuleHit
 from moderation_service.core.rulebook.registry import RulebookSet
 from moderation_service.core.signposting import SignpostDirectory, country_of
 from moderation_service.errors import InputError, TextTooLongError
 
-__all__ = ["ModelVersion", "Pipeline", "Post", "is_blank"]
+__all__ = [
+    "PARTIAL_EXPECTED_LATE",
+    "PARTIAL_NOT_FINISHED",
+    "PARTIAL_OVERLOADED",
+    "Answer",
+    "ModelVersion",
+    "Pipeline",
+    "Post",
+    "is_blank",
+]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +73,35 @@ class Post:
     community: str | None = None
     locale: str | None = None
     author: AuthorFacts = field(default_factory=AuthorFacts)
+
+
+PARTIAL_EXPECTED_LATE = "the model could not finish inside the deadline (queue wait plus expected run time)"
+PARTIAL_NOT_FINISHED = "the model did not finish inside the deadline"
+PARTIAL_OVERLOADED = "the model queue is full"
+
+_Call = tuple[Classifier, "Future[tuple[list[dict[str, float]], float]]", float | None]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A decision made in time; ``full`` (partial decisions only) completes with the decision the model finished."""
+
+    decision: Decision
+    full: Future[Decision] | None = None
+
+
+@dataclass
+class _Prepared:
+    """One post after the fast stages, waiting for its models."""
+
+    post: Post
+    book: Rulebook
+    hits: list[RuleHit]
+    finding: CrisisFinding | None
+    supported: bool
+    text: str | None  # what the models read; None when they do not know the post's language
+    timings: dict[str, float]
+    submitted: float = 0.0
 
 
 class ModelVersion(BaseModel):
@@ -93,6 +142,7 @@ class Pipeline:
         crisis: CrisisDetector | None = None,
         options: PipelineOptions | None = None,
         executor: Executor | None = None,
+        load: ModelLoad | None = None,
     ) -> None:
         self.rulebooks = rulebooks
         self.directory = directory
@@ -103,6 +153,7 @@ class Pipeline:
         # Model calls run on threads so one hung call cannot make later posts time out behind it. The
         # composition root passes the process's pool; a pipeline built alone (tests, tools) makes a small one.
         self._executor = executor or (ThreadPoolExecutor(max_workers=4 * len(self.classifiers)) if self.classifiers else None)
+        self.load = load or ModelLoad.for_pool(4 * len(self.classifiers), self.options.model_queue_limit)
 
     @property
     def max_text_chars(self) -> int:
@@ -129,53 +180,117 @@ class Pipeline:
             return None
         return self.options.classifier_timeout_s + self.options.classifier_timeout_per_kchar_s * len(text) / 1000
 
+    def overloaded(self) -> bool:
+        """Whether the model backlog is at its limit (the API sheds requests without a deadline: 503)."""
+        return bool(self.classifiers) and self.load.overloaded()
+
     def moderate_batch(self, posts: Sequence[Post]) -> list[Decision]:
-        """Decisions in input order."""
+        """Decisions in input order, each waiting for its models up to its own budget."""
+        prepared = self._prepare(posts)
+        runs = self._runs()
+        calls = [self._submit(runs, prep) for prep in prepared]
+        try:
+            return [self._decide(prep, _done(self._collect(row, prep, None))) for prep, row in zip(prepared, calls, strict=True)]
+        finally:
+            _cancel(calls)  # anything still waiting for a model thread is no longer wanted
+
+    def moderate_in_time(self, posts: Sequence[Post], answer_by: float) -> list[Answer]:
+        """Answers by ``answer_by`` (``time.monotonic()``): a post whose model cannot finish in time gets its
+        rules-and-crisis-grammar decision, marked partial, and ``Answer.full`` completes when the model does.
+
+        Whether the model can make it is known before waiting (queue wait + expected run time, from the
+        moving estimate); a post that looked in time but is not done by ``answer_by`` is answered partial too.
+        """
+        prepared = self._prepare(posts)
+        runs = self._runs()
+        plans: list[tuple[_Prepared, str | None, list[_Call]]] = []
+        for prep in prepared:
+            if prep.text is None or runs is None:
+                plans.append((prep, None, []))
+            elif self.load.overloaded():
+                plans.append((prep, PARTIAL_OVERLOADED, []))  # no run: the backlog is bounded
+            else:
+                late = time.monotonic() + self.load.expected_s(prep.text) > answer_by
+                plans.append((prep, PARTIAL_EXPECTED_LATE if late else None, self._submit(runs, prep)))
+        answers = []
+        for prep, partial, row in plans:
+            scored = self._collect(row, prep, answer_by) if partial is None else None
+            if scored is not None:
+                answers.append(Answer(self._decide(prep, scored)))
+            else:
+                reason = partial or PARTIAL_NOT_FINISHED
+                answers.append(Answer(self._decide(prep, ({}, []), partial=reason), self._finish_later(prep, row) if row else None))
+        return answers
+
+    def _runs(self) -> RequestRuns | None:
+        return RequestRuns(self._executor, self.load, self.load.runners) if self._executor is not None else None
+
+    def _prepare(self, posts: Sequence[Post]) -> list[_Prepared]:
+        """Check every post, then the fast stages: normalise, rules, crisis grammar, language."""
         for post in posts:
             self.check(post)
-        started = time.perf_counter()
-        books = [self.rulebooks.get(post.community) for post in posts]
-        timings: list[dict[str, float]] = [{} for _ in posts]
-        all_hits, findings = [], []
-        for i, (post, book) in enumerate(zip(posts, books, strict=True)):
+        prepared = []
+        for post in posts:
+            book = self.rulebooks.get(post.community)
             t0 = time.perf_counter()
             fields = {"body": normalise(post.text), **({"title": normalise(post.title)} if post.title else {})}
             t1 = time.perf_counter()
             region = country_of(post.locale or self.options.default_locale) or country_of(self.options.default_locale) or ""
-            all_hits.append(book.matcher.match(fields, post.author, region))
+            hits = book.matcher.match(fields, post.author, region)
             t2 = time.perf_counter()
-            findings.append(self.crisis.detect(fields, post.locale) if self.crisis else None)
-            timings[i].update(normalise=(t1 - t0) * 1000, rules=(t2 - t1) * 1000, crisis=(time.perf_counter() - t2) * 1000)
-        supported = [self._supported(finding) for finding in findings]
-        texts = [_classifier_text(p) if ok else None for p, ok in zip(posts, supported, strict=True)]
-        scored = self._classify(texts, timings)
-        decisions = []
-        for i, (post, book) in enumerate(zip(posts, books, strict=True)):
-            t0 = time.perf_counter()
-            scores, failed = scored[i]
-            finding = findings[i]
-            risk = self._risk(finding, scores)
-            decision = decide(
-                PolicyInput(
-                    rulebook=book,
-                    hits=all_hits[i],
-                    scores=scores,
-                    degraded=failed,
-                    locale=post.locale or self.options.default_locale,
-                    fallback_action=self.options.fallback_action,
-                    models=tuple(str(m) for m in self.model_versions),
-                    risk=risk,
-                    language=finding.language.language if finding else None,
-                    language_supported=supported[i],
-                ),
-                self.directory,
-            )
-            timings[i]["policy"] = (time.perf_counter() - t0) * 1000
-            timings[i]["total"] = sum(timings[i].values())
-            decision = decision.model_copy(update={"timings_ms": {k: round(v, 3) for k, v in timings[i].items()}})
-            decisions.append(decision)
-        log.debug("batch moderated", extra={"posts": len(posts), "ms": round((time.perf_counter() - started) * 1000, 3)})
-        return decisions
+            finding = self.crisis.detect(fields, post.locale) if self.crisis else None
+            timings = {"normalise": (t1 - t0) * 1000, "rules": (t2 - t1) * 1000, "crisis": (time.perf_counter() - t2) * 1000}
+            supported = self._supported(finding)
+            text = _classifier_text(post) if supported else None
+            prepared.append(_Prepared(post, book, hits, finding, supported, text, timings))
+        return prepared
+
+    def _decide(self, prep: _Prepared, scored: tuple[dict[str, float], list[str]], partial: str | None = None) -> Decision:
+        t0 = time.perf_counter()
+        scores, failed = scored
+        finding = prep.finding
+        decision = decide(
+            PolicyInput(
+                rulebook=prep.book,
+                hits=prep.hits,
+                scores=scores,
+                degraded=failed,
+                locale=prep.post.locale or self.options.default_locale,
+                fallback_action=self.options.fallback_action,
+                models=() if partial else tuple(str(m) for m in self.model_versions),
+                risk=self._risk(finding, scores),
+                language=finding.language.language if finding else None,
+                language_supported=prep.supported,
+            ),
+            self.directory,
+        )
+        timings = dict(prep.timings)
+        timings["policy"] = (time.perf_counter() - t0) * 1000
+        timings["total"] = sum(timings.values())
+        update: dict[str, object] = {"timings_ms": {k: round(v, 3) for k, v in timings.items()}}
+        if partial:
+            update.update(partial=True, partial_reason=partial)
+        return decision.model_copy(update=update)
+
+    def _finish_later(self, prep: _Prepared, row: list[_Call]) -> Future[Decision]:
+        """The complete decision once every model call of the post has ended (scored, failed or timed out)."""
+        full: Future[Decision] = Future()
+        remaining = [len(row)]
+        lock = threading.Lock()
+
+        def one_done(_: Future[Any]) -> None:
+            with lock:
+                remaining[0] -= 1
+                if remaining[0]:
+                    return
+            try:
+                full.set_result(self._decide(prep, _done(self._collect(row, prep, None))))
+            except Exception as exc:  # never lost silently: the caller sees the exception
+                full.set_exception(exc)
+
+        for _, future, _ in row:
+            future.add_done_callback(one_done)
+        return full
 
     def _supported(self, finding: CrisisFinding | None) -> bool:
         """Whether the classifiers know the post's language (unknown languages are scored as usual)."""
@@ -221,51 +336,61 @@ class Pipeline:
                 return raised
         return risk
 
-    def _classify(self, texts: list[str | None], timings: list[dict[str, float]]) -> list[tuple[dict[str, float], list[str]]]:
-        """Per post: merged scores (max over classifiers) and the names of classifiers that failed.
+    def _submit(self, runs: RequestRuns | None, prep: _Prepared) -> list[_Call]:
+        """Queue the post's model calls (none for a language the models do not know), each with its deadline."""
+        if prep.text is None or runs is None:
+            return []
+        budget = self.budget_s(prep.text)
+        deadline = None if budget is None else time.monotonic() + budget
+        work = units(prep.text)
+        prep.submitted = time.perf_counter()
+        return [(c, runs.submit(work, functools.partial(_predict_one, c, prep.text, deadline)), deadline) for c in self.classifiers]
 
-        Every post gets its own call and its own deadline; None texts (unsupported language) skip the models.
+    def _collect(self, row: list[_Call], prep: _Prepared, wait_until: float | None) -> tuple[dict[str, float], list[str]] | None:
+        """Merged scores (max over classifiers) and the names of classifiers that failed or ran out of time.
+
+        With ``wait_until``: None if a call is still running then (and not yet past its own deadline).
         """
-        calls: list[list[tuple[Classifier, Future[tuple[list[dict[str, float]], float]], float | None]]] = []
-        submitted: list[float] = []
-        for text in texts:
-            submitted.append(time.perf_counter())
-            row = []
-            if text is not None:
-                budget = self.budget_s(text)
-                deadline = None if budget is None else time.monotonic() + budget
-                for classifier in self.classifiers:
-                    assert self._executor is not None  # there is one whenever there are classifiers
-                    row.append((classifier, self._executor.submit(_predict_one, classifier, text, deadline), deadline))
-            calls.append(row)
-        out: list[tuple[dict[str, float], list[str]]] = []
-        for i, row in enumerate(calls):
-            merged: dict[str, float] = {}
-            failed: list[str] = []
-            for classifier, future, deadline in row:
-                try:
-                    result, _ = future.result(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
-                    # The wait as the post saw it (queueing and thread hand-over included), so the stages add up to the wall time.
-                    timings[i][f"model:{classifier.name}"] = (time.perf_counter() - submitted[i]) * 1000
-                    _check_scores(result, 1)
-                except FutureTimeout:
-                    future.cancel()
-                    log.warning("classifier timed out", extra={"classifier": classifier.name})
-                    failed.append(classifier.name)
-                    continue
-                except Exception as exc:  # any failure inside a model degrades; it never reaches the caller
-                    log.warning("classifier failed", extra={"classifier": classifier.name, "error": exc.__class__.__name__})
-                    failed.append(classifier.name)
-                    continue
-                for label, value in result[0].items():
-                    merged[label] = max(merged.get(label, 0.0), float(value))
-            out.append((merged, failed))
-        return out
+        merged: dict[str, float] = {}
+        failed: list[str] = []
+        for classifier, future, deadline in row:
+            limits = [t for t in (deadline, wait_until) if t is not None]
+            try:
+                result, _ = future.result(timeout=max(0.0, min(limits) - time.monotonic()) if limits else None)
+                # The wait as the post saw it (queueing and thread hand-over included), so the stages add up to the wall time.
+                prep.timings[f"model:{classifier.name}"] = (time.perf_counter() - prep.submitted) * 1000
+                _check_scores(result, 1)
+            except FutureTimeout:
+                if wait_until is not None and (deadline is None or wait_until < deadline):
+                    return None  # the caller answers without it; the call goes on
+                future.cancel()
+                log.warning("classifier timed out", extra={"classifier": classifier.name})
+                failed.append(classifier.name)
+                continue
+            except Exception as exc:  # any failure inside a model degrades; it never reaches the caller
+                log.warning("classifier failed", extra={"classifier": classifier.name, "error": exc.__class__.__name__})
+                failed.append(classifier.name)
+                continue
+            for label, value in result[0].items():
+                merged[label] = max(merged.get(label, 0.0), float(value))
+        return merged, failed
 
     def close(self) -> None:
         """Stop the model threads (the pipeline owns the pool it was given)."""
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _done(scored: tuple[dict[str, float], list[str]] | None) -> tuple[dict[str, float], list[str]]:
+    """Without ``wait_until`` a collection always ends (each call has a deadline or runs to the end)."""
+    assert scored is not None
+    return scored
+
+
+def _cancel(calls: list[list[_Call]]) -> None:
+    for row in calls:
+        for _, future, _ in row:
+            future.cancel()
 
 
 def _predict_one(classifier: Classifier, text: str, deadline: float | None) -> tuple[list[dict[str, float]], float]:

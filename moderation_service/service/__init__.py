@@ -6,6 +6,7 @@ so the API, workers and CLI never import the core directly.
 """
 
 from moderation_service.core.decision import Action, Decision, Signposting
+from moderation_service.core.html_text import html_to_text
 from moderation_service.core.post import AuthorIn, PostIn
 from moderation_service.service.parts import Services
 from moderation_service.store import (
@@ -34,4 +35,5 @@ __all__ = [
     "Submission",
     "SubmissionIn",
     "SubmissionStatus",
+    "html_to_text",
 ]

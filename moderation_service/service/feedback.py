@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+from collections.abc import Iterator, Mapping
 
+from moderation_service.core.decision import Action, Decision
+from moderation_service.core.post import PostIn
 from moderation_service.errors import NotFoundError
+from moderation_service.service.moderate import judge
 from moderation_service.service.parts import Services
-from moderation_service.store import Escalation, FeedbackIn, FeedbackRecord
+from moderation_service.store import Escalation, FeedbackIn, FeedbackOutcome, FeedbackRecord
 
-__all__ = ["acked_escalations", "acknowledge", "feedback_records", "open_escalations", "record_feedback"]
+__all__ = [
+    "acked_escalations",
+    "acknowledge",
+    "feedback_records",
+    "open_escalations",
+    "record_feedback",
+    "record_suggestion",
+    "suggestion_id",
+]
+
+SUPPORT_CATEGORIES = frozenset({"distress", "suicide_risk"})
 
 
 def open_escalations(services: Services, limit: int) -> list[Escalation]:
@@ -36,3 +50,27 @@ def record_feedback(services: Services, decision_id: str, feedback: FeedbackIn, 
 def feedback_records(services: Services) -> Iterator[FeedbackRecord]:
     """Every stored verdict (no post text is ever stored with one), for calibration exports."""
     return services.require_store().iter_feedback()
+
+
+def suggestion_id(text: str) -> str:
+    """The id a suggestion is filed under: one per text, derived from a hash (the text is never stored)."""
+    return "suggested-" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+
+
+def record_suggestion(services: Services, post: PostIn, suggested: Mapping[str, float], key_id: str) -> Decision:
+    """A client's suggested scores (Perspective's ``suggestscore``) kept as a moderator verdict on our decision.
+
+    Categories suggested at 0.5 or more make the verdict "not fine" (escalate for distress, else hold); the
+    verdict upholds our decision when both agree on fine / not fine. Only category names and scores are kept.
+    """
+    store = services.require_store()
+    [decision] = judge(services, [post], count=False)
+    flagged = sorted(category for category, value in suggested.items() if value >= 0.5)
+    final = Action.allow if not flagged else Action.escalate if set(flagged) <= SUPPORT_CATEGORIES else Action.hold
+    agrees = (decision.action is Action.allow) == (final is Action.allow)
+    note = "suggested scores: " + ", ".join(f"{category}={value:.2f}" for category, value in sorted(suggested.items()))
+    verdict = FeedbackIn(
+        outcome=FeedbackOutcome.upheld if agrees else FeedbackOutcome.overturned, final_action=final, categories=flagged, note=note
+    )
+    store.add_feedback(suggestion_id(post.text), verdict, key_id)
+    return decision

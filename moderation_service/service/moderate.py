@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 from moderation_service.core.decision import Action, Decision
 from moderation_service.core.post import PostIn
-from moderation_service.errors import InputError, TextTooLongError
+from moderation_service.errors import InputError, OverloadedError, TextTooLongError
 from moderation_service.service.escalate import record_escalation
 from moderation_service.service.parts import Services
 
-__all__ = ["Judged", "check_batch", "count_decision", "judge", "judge_parts", "moderate_now"]
+__all__ = ["Judged", "admit", "check_batch", "count_decision", "judge", "judge_parts", "moderate_now"]
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,17 @@ def judge_parts(services: Services, post: PostIn, parts: Sequence[str]) -> tuple
     return whole, pieces
 
 
+def admit(services: Services) -> None:
+    """Shed a sync request (503 + Retry-After) while the model backlog is full, rather than answer it late."""
+    if services.pipeline.overloaded():
+        if services.metrics is not None:
+            services.metrics.shed.inc()
+        raise OverloadedError("the model queue is full; retry shortly, or send X-Moderation-Deadline-Ms for an answer in time")
+
+
 def moderate_now(services: Services, posts: Sequence[PostIn], post_ids: Sequence[str | None]) -> list[Judged]:
     """The sync path: judge, then put escalations on the human queue (the caller keeps the decision either way)."""
+    admit(services)
     decisions = judge(services, posts)
     return [
         Judged(decision, record_escalation(services, decision, post_id=post_id))

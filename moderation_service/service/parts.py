@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 from moderation_service.config import ApiSettings, CoralSettings, QueueSettings, WebhookSettings
 from moderation_service.core.pipeline import Pipeline
@@ -25,6 +26,8 @@ class Services:
     metrics: Metrics | None = None
     store: Store | None = None
     queue: JobQueue | None = None
+    # Work done after an answer has gone out (record an escalation, finish a partial decision): never in the critical path.
+    background: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=2, thread_name_prefix="after-answer"))
 
     def require_store(self) -> Store:
         """The store, or StoreUnavailable (HTTP 503 + Retry-After) when no Redis is configured."""
@@ -38,4 +41,6 @@ class Services:
         return self.queue
 
     def close(self) -> None:
+        """Finish what was promised after answering (escalations to record), then stop the model threads."""
+        self.background.shutdown(wait=True)
         self.pipeline.close()

@@ -1,18 +1,36 @@
-"""Synchronous moderation: one post, or a batch of up to ``max_batch`` in one call."""
+"""Synchronous moderation: one post, or a batch of up to ``max_batch`` in one call.
+
+``X-Moderation-Deadline-Ms``: answer inside that many milliseconds. A post whose model cannot finish
+in time is answered from the rules and crisis grammars (``partial: true``, ``partial_reason``); the
+model finishes in the background and a more severe decision is recorded as an escalation. Escalations
+are written after the answer has gone out, so ``escalation_recorded`` is null in such an answer (a
+failed write still counts ``moderation_escalations_unrecorded_total``). Without the header a request
+waits for the model, and is shed with 503 + ``Retry-After`` while the model queue is full.
+"""
 
 from __future__ import annotations
 
-from fastapi import Request
+import time
+from typing import Annotated
+
+from fastapi import BackgroundTasks, Header, Request
 
 from moderation_service.api.auth import ModerateKey
 from moderation_service.api.routing import v1_router
 from moderation_service.api.schemas import BatchRequest, BatchResponse, ModerateRequest, ModerationResult
 from moderation_service.api.state import services_of
+from moderation_service.service import Action
+from moderation_service.service.in_time import after_answer, answer_by, moderate_in_time
 from moderation_service.service.moderate import Judged, check_batch, moderate_now
 
-__all__ = ["router"]
+__all__ = ["DEADLINE_HEADER", "router"]
 
 router = v1_router("/v1", "moderate")
+DEADLINE_HEADER = "X-Moderation-Deadline-Ms"
+Deadline = Annotated[
+    int | None,
+    Header(alias=DEADLINE_HEADER, ge=10, le=600_000, description="answer within this many ms (partial decision if the model cannot)"),
+]
 
 
 def _result(judged: Judged, post_id: str | None) -> ModerationResult:
@@ -21,17 +39,34 @@ def _result(judged: Judged, post_id: str | None) -> ModerationResult:
     )
 
 
+def _judge(request: Request, items: list[ModerateRequest], deadline_ms: int | None, tasks: BackgroundTasks) -> list[ModerationResult]:
+    services = services_of(request)
+    post_ids = [item.post_id for item in items]
+    if deadline_ms is None:
+        judged = moderate_now(services, items, post_ids)
+        return [_result(j, pid) for j, pid in zip(judged, post_ids, strict=True)]
+    results = moderate_in_time(services, items, answer_by(time.monotonic(), deadline_ms))
+    tasks.add_task(after_answer, services, results, post_ids)
+    return [
+        ModerationResult(
+            **dict(r.decision), post_id=pid, decision_id=r.decision_id if r.decision.action is Action.escalate else None
+        )  # escalation_recorded stays null: the write happens after this answer
+        for r, pid in zip(results, post_ids, strict=True)
+    ]
+
+
 @router.post("/moderate", response_model=ModerationResult, response_model_exclude_none=False)
-def moderate(body: ModerateRequest, request: Request, key: ModerateKey) -> ModerationResult:
+def moderate(
+    body: ModerateRequest, request: Request, key: ModerateKey, tasks: BackgroundTasks, deadline_ms: Deadline = None
+) -> ModerationResult:
     """Judge one post now: allow, hold or escalate, with reasons, spans and signposting."""
-    [judged] = moderate_now(services_of(request), [body], [body.post_id])
-    return _result(judged, body.post_id)
+    return _judge(request, [body], deadline_ms, tasks)[0]
 
 
 @router.post("/moderate/batch", response_model=BatchResponse)
-def moderate_batch(body: BatchRequest, request: Request, key: ModerateKey) -> BatchResponse:
+def moderate_batch(
+    body: BatchRequest, request: Request, key: ModerateKey, tasks: BackgroundTasks, deadline_ms: Deadline = None
+) -> BatchResponse:
     """Judge up to ``max_batch`` posts in order; the batch is refused whole if any item is invalid."""
-    services = services_of(request)
-    check_batch(services, body.items, services.api.max_batch)
-    judged = moderate_now(services, body.items, [item.post_id for item in body.items])
-    return BatchResponse(results=[_result(j, item.post_id) for j, item in zip(judged, body.items, strict=True)])
+    check_batch(services_of(request), body.items, services_of(request).api.max_batch)
+    return BatchResponse(results=_judge(request, body.items, deadline_ms, tasks))

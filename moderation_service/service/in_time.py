@@ -1,0 +1,108 @@
+"""Answer inside a deadline, record after answering, and finish partial decisions in the background.
+
+Coral waits for its phase timeout (default 200 ms) and then publishes the comment unmoderated, so
+nothing slow may stand between the request and the answer: the decision is made in time (partial
+when the model cannot finish, see ``Pipeline.moderate_in_time``), the answer goes out, and only then
+is the escalation written to Redis. When the model finishes a partial decision and its decision is
+more severe than the answer given, that decision goes to the human queue as an escalation: the post
+may already be public, so a person must look.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import secrets
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from moderation_service.core.decision import SEVERITY, Action, Decision, Priority
+from moderation_service.core.pipeline import Answer
+from moderation_service.core.post import PostIn
+from moderation_service.service.escalate import record_escalation
+from moderation_service.service.moderate import count_decision
+from moderation_service.service.parts import Services
+
+__all__ = ["HEADROOM", "InTime", "after_answer", "answer_by", "finish_late", "moderate_in_time", "more_severe"]
+
+log = logging.getLogger(__name__)
+
+HEADROOM = 0.75  # aim to answer inside 75 % of the caller's budget: the rest is the network and the caller's own work
+
+
+def answer_by(started: float, budget_ms: float) -> float:
+    """The ``time.monotonic()`` by which the service answers a request that began at ``started``."""
+    return started + budget_ms / 1000 * HEADROOM
+
+
+@dataclass(frozen=True)
+class InTime:
+    decision: Decision
+    decision_id: str | None  # the id its escalation is recorded under (after the answer); None when there is nothing to record
+    full: Future[Decision] | None  # partial decisions: the model's decision, when it finishes
+
+
+def moderate_in_time(
+    services: Services, posts: Sequence[PostIn], deadline: float, decision_ids: Sequence[str | None] | None = None
+) -> list[InTime]:
+    """Decisions by ``deadline``; nothing is written here (call ``after_answer`` once the answer is sent).
+
+    ``decision_ids``: stable ids (Coral: one per tenant, story, author, parent and text, so an edit
+    sent twice is one escalation); otherwise each post that may need recording gets a fresh id.
+    """
+    answers: list[Answer] = services.pipeline.moderate_in_time([post.to_post() for post in posts], deadline)
+    out = []
+    for i, answer in enumerate(answers):
+        count_decision(services, answer.decision)
+        wanted = answer.decision.action is Action.escalate or answer.full is not None
+        given = decision_ids[i] if decision_ids else None
+        out.append(InTime(answer.decision, (given or secrets.token_hex(12)) if wanted else None, answer.full))
+    return out
+
+
+def more_severe(full: Decision, given: Decision) -> bool:
+    """Whether the complete decision asks for more than the answer gave (action, withholding, urgency)."""
+
+    def rank(d: Decision) -> tuple[int, bool, bool]:
+        return SEVERITY[d.action], not d.publish, d.priority is Priority.urgent
+
+    return rank(full) > rank(given)
+
+
+def finish_late(services: Services, given: Decision, full: Decision, decision_id: str, post_id: str | None, context: str) -> str | None:
+    """The model finished after the answer: a more severe decision goes to the human queue (the escalation's id)."""
+    if not more_severe(full, given):
+        return None
+    late = full
+    if full.action is not Action.escalate:  # e.g. hold: the post was answered "allow" and may be public, so a person looks
+        late = full.model_copy(update={"action": Action.escalate, "priority": full.priority or Priority.normal})
+    log.info("late model decision more severe than the answer", extra={"action": full.action.value})
+    if services.metrics is not None:
+        services.metrics.late_escalations.inc()
+    return record_escalation(services, late, post_id=post_id, context=context, decision_id=decision_id)
+
+
+def after_answer(services: Services, results: Sequence[InTime], post_ids: Sequence[str | None], context: str = "") -> None:
+    """Run once the answer has been sent: record escalations, and finish partial decisions when their model does."""
+    for result, post_id in zip(results, post_ids, strict=True):
+        if result.decision_id is None:
+            continue
+        if result.decision.action is Action.escalate:
+            record_escalation(services, result.decision, post_id=post_id, context=context, decision_id=result.decision_id)
+        if result.full is not None:
+            result.full.add_done_callback(functools.partial(_schedule_finish, services, result, post_id=post_id, context=context))
+
+
+def _schedule_finish(services: Services, result: InTime, full: Future[Decision], *, post_id: str | None, context: str) -> None:
+    """Runs on a model thread: hand the store write to the background pool, never hold a model runner for it."""
+    error = full.exception()
+    if error is not None:
+        log.error("background model finish failed", extra={"error": error.__class__.__name__})
+        return
+    assert result.decision_id is not None
+    args = (services, result.decision, full.result(), result.decision_id, post_id, context)
+    try:
+        services.background.submit(finish_late, *args)
+    except RuntimeError:  # shutting down: do it here rather than lose it
+        finish_late(*args)
