@@ -9,6 +9,7 @@ from moderation_service.core.pipeline import Pipeline
 from moderation_service.errors import StoreUnavailable
 from moderation_service.metrics import Metrics
 from moderation_service.store import JobQueue, Store
+from moderation_service.store.console import ConsoleSessions
 
 __all__ = ["Services"]
 
@@ -25,6 +26,7 @@ class Services:
     metrics: Metrics | None = None
     store: Store | None = None
     queue: JobQueue | None = None
+    console: ConsoleSessions | None = None  # the moderator console's sign-ins (needs Redis)
 
     def require_store(self) -> Store:
         """The store, or StoreUnavailable (HTTP 503 + Retry-After) when no Redis is configured."""

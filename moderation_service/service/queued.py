@@ -6,7 +6,7 @@ import contextlib
 import threading
 from collections.abc import Iterator
 
-from moderation_service.core.decision import Decision
+from moderation_service.core.decision import Action, Decision
 from moderation_service.errors import StoreUnavailable
 from moderation_service.service.escalate import record_escalation
 from moderation_service.service.moderate import count_decision, judge
@@ -65,7 +65,9 @@ def moderate_queued(services: Services, submission_id: str, attempt: int) -> str
     if store.complete(stored):
         count_decision(services, decision)  # once per post, even when a re-run judged it again
         # Not best effort here: if the store is down the job fails and the reaper runs it again.
-        record_escalation(services, decision, post_id=body.post_id, decision_id=submission_id, best_effort=False)
+        owner = store.owner(submission_id) if decision.action is Action.escalate else None
+        tenant = owner[0] if owner else "default"
+        record_escalation(services, decision, post_id=body.post_id, decision_id=submission_id, best_effort=False, tenant=tenant)
         if body.callback_url:
             schedule_webhook(services, submission_id, 1)
     return decision.action.value

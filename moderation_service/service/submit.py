@@ -10,7 +10,8 @@ from pydantic import BaseModel
 from moderation_service.errors import InputError, NotFoundError, StoreUnavailable
 from moderation_service.service.moderate import check_batch
 from moderation_service.service.parts import Services
-from moderation_service.store import Submission, SubmissionIn
+from moderation_service.service.scope import community_of, require_communities
+from moderation_service.store import Scope, Submission, SubmissionIn
 from moderation_service.webhooks import check_callback_url
 
 __all__ = ["Accepted", "accept_batch", "accept_submission", "enqueue_attempt", "submission_status"]
@@ -35,12 +36,13 @@ def _check(services: Services, item: SubmissionIn) -> None:
         check_callback_url(item.callback_url, services.webhooks.callback_allowed_hosts)
 
 
-def accept_submission(services: Services, key_id: str, item: SubmissionIn) -> Accepted:
-    """Store the submission (idempotent per key and post_id) and queue its first attempt."""
+def accept_submission(services: Services, key_id: str, item: SubmissionIn, scope: Scope | None = None) -> Accepted:
+    """Store the submission under the scope's tenant (idempotent per key and post_id) and queue its first attempt."""
+    scope = scope or Scope()
     services.pipeline.check(item.to_post())
-    services.pipeline.rulebooks.get(item.community)
+    require_communities(services, scope, [item])
     _check(services, item)
-    sub_id, created = services.require_store().create_submission(key_id, item)
+    sub_id, created = services.require_store().create_submission(key_id, item, scope.tenant, community_of(services, item))
     if created:
         try:
             enqueue_attempt(services, sub_id, 1)
@@ -50,19 +52,23 @@ def accept_submission(services: Services, key_id: str, item: SubmissionIn) -> Ac
     return Accepted(submission_id=sub_id, post_id=item.post_id, status_url=f"/v1/submissions/{sub_id}", created=created)
 
 
-def accept_batch(services: Services, key_id: str, items: Sequence[SubmissionIn]) -> list[Accepted]:
+def accept_batch(services: Services, key_id: str, items: Sequence[SubmissionIn], scope: Scope | None = None) -> list[Accepted]:
     """The whole batch is checked first (same rules as the sync batch), then each item accepted in order."""
+    scope = scope or Scope()
     check_batch(services, items, services.api.max_submission_batch)
+    require_communities(services, scope, items)
     for index, item in enumerate(items):
         try:
             _check(services, item)
         except InputError as exc:
             raise InputError(f"items[{index}]: {exc}") from exc
-    return [accept_submission(services, key_id, item) for item in items]
+    return [accept_submission(services, key_id, item, scope) for item in items]
 
 
-def submission_status(services: Services, submission_id: str) -> Submission:
+def submission_status(services: Services, submission_id: str, scope: Scope | None = None) -> Submission:
+    """The submission if it is in the caller's scope; another tenant's is "not found", like a missing one."""
+    scope = scope or Scope()
     submission = services.require_store().get(submission_id)
-    if submission is None:
+    if submission is None or not scope.allows(submission.tenant, submission.community):
         raise NotFoundError("no such submission (or its record has expired)")
     return submission

@@ -9,7 +9,8 @@ local existing = redis.call('GET', KEYS[1])
 if existing then return existing end
 redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'EX', ARGV[3])
 redis.call('HSET', KEYS[2], 'status', 'queued', 'post_id', ARGV[4], 'key_id', ARGV[5], 'attempt', 1,
-  'created_at', ARGV[6], 'updated_at', ARGV[6], 'callback_url', ARGV[7], 'text_hash', ARGV[2])
+  'created_at', ARGV[6], 'updated_at', ARGV[6], 'callback_url', ARGV[7], 'text_hash', ARGV[2],
+  'tenant', ARGV[10], 'community', ARGV[11])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 redis.call('SET', KEYS[3], ARGV[8], 'EX', ARGV[9])
 redis.call('ZADD', KEYS[4], ARGV[6], ARGV[1])

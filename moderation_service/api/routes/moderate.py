@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from moderation_service.api.auth import ModerateKey
+from moderation_service.api.auth import ModerateKey, scope_of
 from moderation_service.api.schemas import BatchRequest, BatchResponse, ModerateRequest, ModerationResult
 from moderation_service.api.state import services_of
 from moderation_service.service.moderate import Judged, check_batch, moderate_now
@@ -21,7 +21,7 @@ def _result(judged: Judged, post_id: str | None) -> ModerationResult:
 @router.post("/moderate", response_model=ModerationResult, response_model_exclude_none=False)
 def moderate(body: ModerateRequest, request: Request, key: ModerateKey) -> ModerationResult:
     """Judge one post now: allow, hold or escalate, with reasons, spans and signposting."""
-    [judged] = moderate_now(services_of(request), [body], [body.post_id])
+    [judged] = moderate_now(services_of(request), [body], [body.post_id], scope_of(key))
     return _result(judged, body.post_id)
 
 
@@ -30,5 +30,5 @@ def moderate_batch(body: BatchRequest, request: Request, key: ModerateKey) -> Ba
     """Judge up to ``max_batch`` posts in order; the batch is refused whole if any item is invalid."""
     services = services_of(request)
     check_batch(services, body.items, services.api.max_batch)
-    judged = moderate_now(services, body.items, [item.post_id for item in body.items])
+    judged = moderate_now(services, body.items, [item.post_id for item in body.items], scope_of(key))
     return BatchResponse(results=[_result(j, item.post_id) for j, item in zip(judged, body.items, strict=True)])
