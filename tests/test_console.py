@@ -1,0 +1,170 @@
+"""The moderator console in-process (real Redis, the real queue job body): sessions, CSRF, scoping, protected viewing.
+
+The same flows run in a real browser in ``test_console_browser.py``; these pin the security rules
+one by one: no access without a session, CSRF refused, key B cannot see A's queue, revocation and
+idle timeout sign out.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from moderation_service.core.pipeline import Pipeline
+from moderation_service.keys import generate_key
+from moderation_service.service.queued import moderate_queued
+from moderation_service.service.submit import accept_submission
+from moderation_service.store import Scope, SubmissionIn, keys
+from tests.conftest import Api, Keys, make_api, settings_for
+from tests.queue_support import wait_for
+
+DISTRESS = "I want to end my life, nothing helps"
+
+
+@dataclass
+class ConsoleKeys:
+    a: str
+    b: str
+    a_id: str
+    submit_a: str
+    lines: str
+
+
+@pytest.fixture(scope="module")
+def console_keys() -> ConsoleKeys:
+    a, ka = generate_key(["moderator", "moderate"], tenant="forum-a")
+    b, kb = generate_key(["moderator", "moderate"], tenant="forum-b")
+    sa, ks = generate_key(["submit"], tenant="forum-a")
+    return ConsoleKeys(a, b, ka.id, sa, "\n".join(k.line() for k in (ka, kb, ks)))
+
+
+@pytest.fixture
+def console_api(shared_pipeline: Pipeline, shared_rules: Path, console_keys: ConsoleKeys, redis_url: str) -> Api:
+    return make_api(settings_for(shared_rules, Keys("", "", "", "", console_keys.lines), redis_url), shared_pipeline)
+
+
+def _csrf(html: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match, "no CSRF field on the page"
+    return match.group(1)
+
+
+def sign_in(client: TestClient, key: str) -> str:
+    """Sign in through the form; the session's CSRF token (from the queue page)."""
+    form = client.get("/console/sign-in")
+    assert form.status_code == 200
+    done = client.post("/console/sign-in", data={"key": key, "csrf": _csrf(form.text)}, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == "/console/queue", done.text
+    return _csrf(client.get("/console/queue").text)
+
+
+def queued_escalation(api: Api, text: str = DISTRESS, tenant: str = "forum-a") -> str:
+    """A submission run through the real queue job body (no worker process needed for the page tests)."""
+    services = api.app.state.moderation.services
+    accepted = accept_submission(services, "k", SubmissionIn(text=text, post_id=text[:20]), Scope(tenant=tenant))
+    assert moderate_queued(services, accepted.submission_id, 1) == "escalate"
+    return accepted.submission_id
+
+
+def test_no_page_or_action_without_a_session(console_api: Api, console_keys: ConsoleKeys) -> None:
+    with console_api.client(None) as c:
+        sub_id = queued_escalation(console_api)
+        for path in ("/console", "/console/queue", f"/console/escalations/{sub_id}", "/console/settings"):
+            r = c.get(path, follow_redirects=False)
+            assert r.status_code == 303 and r.headers["location"] == "/console/sign-in", path
+        r = c.post(f"/console/escalations/{sub_id}/ack", data={"csrf": "x"}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/console/sign-in"
+        forged = c.post("/console/sign-in", data={"key": console_keys.a, "csrf": "guess"}, follow_redirects=False)
+        assert forged.status_code == 403 and "ms_console=" not in forged.headers.get("set-cookie", "")
+    with console_api.client(console_keys.a) as bearer:  # an API key as a bearer header is not a console session
+        assert bearer.get("/console/queue", follow_redirects=False).status_code == 303
+
+
+def test_sign_in_cookie_is_strict_and_sign_out_ends_the_session(console_api: Api, console_keys: ConsoleKeys) -> None:
+    with console_api.client(None) as c:
+        form = c.get("/console/sign-in")
+        wrong = c.post("/console/sign-in", data={"key": "msk_nope_nope", "csrf": _csrf(form.text)}, follow_redirects=False)
+        assert wrong.status_code == 401 and "not valid" in wrong.text
+        done = c.post("/console/sign-in", data={"key": console_keys.a, "csrf": _csrf(form.text)}, follow_redirects=False)
+        cookie = next(h for h in done.headers.get_list("set-cookie") if h.startswith("ms_console="))
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/console" in cookie
+        value = cookie.split(";")[0].split("=", 1)[1]
+        queue = c.get("/console/queue")
+        assert queue.status_code == 200 and queue.headers["cache-control"] == "no-store"
+        assert c.post("/console/sign-out", data={"csrf": _csrf(queue.text)}, follow_redirects=False).status_code == 303
+    with console_api.client(None) as again:
+        again.cookies.set("ms_console", value, path="/console")
+        assert again.get("/console/queue", follow_redirects=False).status_code == 303  # the old cookie is dead
+
+
+def test_csrf_and_foreign_origin_are_refused(console_api: Api, console_keys: ConsoleKeys) -> None:
+    with console_api.client(None) as c:
+        sub_id = queued_escalation(console_api)
+        token = sign_in(c, console_keys.a)
+        assert c.post(f"/console/escalations/{sub_id}/ack", data={"csrf": "forged"}).status_code == 403
+        assert c.post(f"/console/escalations/{sub_id}/ack", data={}).status_code == 403
+        foreign = c.post(f"/console/escalations/{sub_id}/ack", data={"csrf": token}, headers={"Origin": "https://evil.example"})
+        assert foreign.status_code == 403
+        assert sub_id in c.get("/console/queue").text  # still open
+        ok = c.post(f"/console/escalations/{sub_id}/ack", data={"csrf": token}, follow_redirects=False)
+        assert ok.status_code == 303 and sub_id not in c.get("/console/queue").text
+
+
+def test_key_b_cannot_see_or_act_on_a_queue(console_api: Api, console_keys: ConsoleKeys) -> None:
+    with console_api.client(None) as b:
+        sub_id = queued_escalation(console_api)
+        token = sign_in(b, console_keys.b)
+        page = b.get("/console/queue").text
+        assert sub_id not in page and "nothing helps" not in page and "0 open escalations" in page
+        assert b.get(f"/console/escalations/{sub_id}").status_code == 404
+        assert b.post(f"/console/escalations/{sub_id}/ack", data={"csrf": token}).status_code == 404
+        feedback = {"csrf": token, "outcome": "upheld", "final_action": "escalate"}
+        assert b.post(f"/console/escalations/{sub_id}/feedback", data=feedback).status_code == 404
+    with console_api.client(None) as a:
+        sign_in(a, console_keys.a)
+        assert sub_id in a.get("/console/queue").text
+
+
+def test_queue_marks_matched_words_and_protects_sensitive_posts(console_api: Api, console_keys: ConsoleKeys) -> None:
+    with console_api.client(None) as c:
+        sub_id = queued_escalation(console_api)
+        token = sign_in(c, console_keys.a)
+        page = c.get("/console/queue").text
+        assert '<details class="protected">' in page and "Show post: may be distressing (distress)" in page
+        assert "<mark" in page and "end my life" in page
+        c.post("/console/settings", data={"csrf": token, "show_sensitive": "on"})
+        assert '<details class="protected">' not in c.get("/console/queue").text  # this moderator's own choice
+        detail = c.get(f"/console/escalations/{sub_id}").text
+        assert "What the author was shown" in detail and "Samaritans" in detail
+        store = console_api.app.state.moderation.services.store
+        store.redis.delete(keys.text(sub_id))
+        assert "Text expired" in c.get("/console/queue").text and "end my life" not in c.get("/console/queue").text
+
+
+def test_feedback_from_the_console_is_stored(console_api: Api, console_keys: ConsoleKeys) -> None:
+    with console_api.client(None) as c:
+        sub_id = queued_escalation(console_api)
+        token = sign_in(c, console_keys.a)
+        bad = c.post(f"/console/escalations/{sub_id}/feedback", data={"csrf": token, "outcome": "maybe"})
+        assert bad.status_code == 422 and "Choose whether" in bad.text
+        form = {"csrf": token, "outcome": "overturned", "final_action": "allow", "categories": ["distress"], "note": "joke"}
+        assert c.post(f"/console/escalations/{sub_id}/feedback", data=form, follow_redirects=False).status_code == 303
+        [record] = console_api.app.state.moderation.services.store.iter_feedback("forum-a")
+        assert (record.decision_id, record.outcome.value, record.final_action.value) == (sub_id, "overturned", "allow")
+
+
+def test_revoked_key_and_idle_session_sign_out(console_api: Api, console_keys: ConsoleKeys) -> None:
+    with console_api.client(None) as c:
+        store = console_api.app.state.moderation.services.store
+        sign_in(c, console_keys.a)
+        [name] = store.redis.keys(keys.console_session("*"))
+        assert 0 < store.redis.ttl(name) <= console_api.settings.api.console_idle_timeout_s
+        store.redis.pexpire(name, 1)  # as if idle past the timeout
+        assert wait_for(lambda: c.get("/console/queue", follow_redirects=False).status_code == 303, 15)
+        sign_in(c, console_keys.a)
+        store.revoke_key(console_keys.a_id, 0)
+        assert wait_for(lambda: c.get("/console/queue", follow_redirects=False).status_code == 303, 15)
