@@ -32,7 +32,7 @@ templates = Jinja2Templates(directory=HERE / "templates")
 _HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # "no-referrer" would make browsers send "Origin: null" and drop SameSite cookies
     "X-Content-Type-Options": "nosniff",
 }
 
