@@ -233,6 +233,42 @@ def rules_render(
         err.print(f"wrote {output} ({format}, {len(text.encode())} bytes)", markup=False, highlight=False)
 
 
+@rules_app.command("replay")
+def rules_replay(
+    draft: Annotated[Path, typer.Argument(help="the draft rule file")],
+    corpus: Annotated[Path, typer.Option(help="JSON lines: {id, text, title?, locale?}, e.g. an export of real posts")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """What the draft would change over real posts before it goes live: decisions changed, from -> to per category."""
+    from moderation_service.classify_file import replay_file
+
+    settings = _no_time_limit(load_settings())
+    try:
+        report, bad = replay_file(settings, draft, corpus, err)
+    except RulebookError as exc:
+        _print_problems(exc)
+        raise typer.Exit(2) from exc
+    except (ModerationError, OSError) as exc:
+        err.print(str(exc), markup=False, highlight=False)
+        raise typer.Exit(2) from exc
+    if as_json:
+        sys.stdout.write(report.model_dump_json(indent=2) + "\n")
+        raise typer.Exit(1 if bad else 0)
+    live = f"live {report.live_version}" if report.live_version else "new rulebook (compared with the default)"
+    out.print(f"{report.rulebook}: draft {report.draft_version} vs {live}", highlight=False)
+    out.print(f"{report.changed} of {report.posts} decisions change ({bad} line(s) skipped)", highlight=False)
+    if report.transitions:
+        table = Table("category", "from", "to", "posts")
+        for t in report.transitions:
+            table.add_row(t.category, t.before.value, t.after.value, str(t.posts))
+        out.print(table)
+        examples = Table("example id", "from", "to", "categories")
+        for e in report.examples:
+            examples.add_row(e.id, e.before.value, e.after.value, ", ".join(e.categories))
+        out.print(examples)
+    raise typer.Exit(1 if bad else 0)
+
+
 @keys_app.command("create")
 def keys_create(
     scope: Annotated[list[str] | None, typer.Option("--scope", help=f"one of {', '.join(SCOPES)}; repeatable (default: moderate)")] = None,

@@ -341,6 +341,27 @@ class Store:
     def decision_exists(self, decision_id: str) -> bool:
         return bool(self._call(self.redis.exists, keys.submission(decision_id), keys.escalation(decision_id)))
 
+    def kept_texts(self, scope: Scope, limit: int = 5000) -> list[tuple[str, SubmissionIn]]:
+        """Submissions in ``scope`` whose text has not expired yet (a rule replay's corpus), oldest first."""
+        prefix = keys.text("")
+        names = self._call(lambda: list(self.redis.scan_iter(match=keys.text("*"), count=1000)))
+        ids = [name.decode()[len(prefix) :] for name in names]
+        pipe = self.redis.pipeline(transaction=False)
+        for sub_id in ids:
+            pipe.hmget(keys.submission(sub_id), ["tenant", "community", "created_at"])
+        owners = self._call(pipe.execute) if ids else []
+        mine = []
+        for sub_id, (tenant, community, created) in zip(ids, owners, strict=True):
+            if created is not None and scope.allows((tenant or b"default").decode(), community.decode() if community else None):
+                mine.append((float(created), sub_id))
+        mine.sort()
+        out = []
+        for _, sub_id in mine[:limit]:
+            body = self.body(sub_id)
+            if body is not None:
+                out.append((sub_id, body))
+        return out
+
     # --- API keys --------------------------------------------------------------------------------
     def revoke_key(self, key_id: str, moment: float) -> None:
         """Publish a revocation every process reads within seconds (kept until the key line is removed)."""
