@@ -593,9 +593,8 @@ def feedback_export(
     format: Annotated[str, typer.Option("--format", help="csv or jsonl")] = "jsonl",
 ) -> None:
     """Write every stored moderator feedback record (no post text is ever stored with it)."""
-    import csv
-
     from moderation_service.bootstrap import build_store
+    from moderation_service.service.calibration import write_feedback_csv
 
     store = build_store(load_settings())
     if store is None:
@@ -616,11 +615,7 @@ def feedback_export(
             for record in records:
                 sink.write(json.dumps(record.model_dump(mode="json")) + "\n")
         else:
-            columns = ["decision_id", "outcome", "final_action", "categories", "note", "key_id", "created_at"]
-            writer = csv.DictWriter(sink, fieldnames=columns, extrasaction="ignore")
-            writer.writeheader()
-            for record in records:
-                writer.writerow({**record.model_dump(mode="json"), "categories": ";".join(record.categories)})
+            write_feedback_csv(records, sink)
     finally:
         if output:
             sink.close()

@@ -168,3 +168,51 @@ def test_revoked_key_and_idle_session_sign_out(console_api: Api, console_keys: C
         sign_in(c, console_keys.a)
         store.revoke_key(console_keys.a_id, 0)
         assert wait_for(lambda: c.get("/console/queue", follow_redirects=False).status_code == 303, 15)
+
+
+def _draft_with_insults_escalated(rules_dir: Path) -> str:
+    """The live rulebook with one change: insults escalate instead of being held (its own tests then fail)."""
+    text = (rules_dir / "peer-support.yaml").read_text()
+    marker = (
+        "  - id: harassment.insult\n    category: harassment\n    description: Don't insult or belittle other members.\n    action: hold"
+    )
+    assert marker in text
+    return text.replace(marker, marker.replace("action: hold", "action: escalate"))
+
+
+def test_playground_judges_posts_on_a_live_rulebook_or_a_draft_and_runs_its_tests(console_api: Api, console_keys: ConsoleKeys) -> None:
+    with console_api.client(None) as c:
+        token = sign_in(c, console_keys.a)
+        form = c.get("/console/playground").text
+        assert "name: peer-support" in form  # the draft starts as the live rulebook
+        live = c.post("/console/playground", data={"csrf": token, "posts": "you idiot\nhello all", "rulebook": "peer-support"})
+        assert live.status_code == 200 and live.text.count('class="item result"') == 2
+        assert "<strong>hold</strong>" in live.text and "<strong>allow</strong>" in live.text and "<mark" in live.text
+        draft = _draft_with_insults_escalated(console_api.rules_dir)
+        tried = c.post("/console/playground", data={"csrf": token, "posts": "you idiot", "rulebook": "__draft__", "draft": draft})
+        assert "<strong>escalate</strong>" in tried.text
+        passed, total = map(int, re.search(r"Draft tests: (\d+) of (\d+) pass", tried.text).groups())  # type: ignore[union-attr]
+        assert total > 0 and passed < total and 'class="fail"' in tried.text
+        broken = c.post("/console/playground", data={"csrf": token, "posts": "hi", "rulebook": "__draft__", "draft": "name: [unclosed"})
+        assert broken.status_code == 200 and "draft.yaml" in broken.text and ".draft-" not in broken.text
+        assert not list(console_api.rules_dir.glob(".draft-*"))  # no temporary file left in the rules folder
+
+
+def test_calibration_page_and_feedback_csv(console_api: Api, console_keys: ConsoleKeys) -> None:
+    with console_api.client(console_keys.a) as api, console_api.client(None) as c:
+        token = sign_in(c, console_keys.a)
+        for text, categories in [
+            ("[fake toxicity=0.9] words", ["harassment"]),
+            ("[fake toxicity=0.85] words", []),
+            ("[fake toxicity=0.3] words", ["harassment"]),
+        ]:
+            decision_id = api.post("/v1/moderate", json={"text": text + " I want to end my life"}).json()["decision_id"]
+            form = {"csrf": token, "outcome": "upheld", "final_action": "hold", "categories": categories}
+            assert c.post(f"/console/escalations/{decision_id}/feedback", data=form, follow_redirects=False).status_code == 303
+        page = c.get("/console/calibration", params={"precision": "0.9"}).text
+        row = re.search(r"<td>toxicity</td>.*?</tr>", page, re.S).group(0)  # type: ignore[union-attr]
+        assert "3 (2)" in row and "0.50" in row  # at 0.8: 2 flagged, 1 right (precision 0.50), 1 of 2 found (recall 0.50)
+        assert "0.900" in row  # only a threshold of 0.9 reaches precision 0.9
+        assert "<svg" in page and "<polyline" in page
+        csv_text = c.get("/console/calibration/feedback.csv").text
+        assert csv_text.splitlines()[0].startswith("decision_id,outcome") and len(csv_text.splitlines()) == 4

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import secrets
 import time
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
+from fastapi.responses import FileResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
+from moderation_service.console.pages import HERE, page, refused, to_sign_in
+from moderation_service.console.pages import guard as check
 from moderation_service.console.session import COOKIE, PRE_COOKIE, Access, Moderator, same_origin
+from moderation_service.console.tools import add_tools
 from moderation_service.errors import AuthError, ForbiddenError, NotFoundError
 from moderation_service.service import Action, FeedbackIn, FeedbackOutcome
 from moderation_service.service.feedback import acknowledge, record_feedback
@@ -25,48 +26,7 @@ from moderation_service.service.review import review_item, review_queue
 from moderation_service.service.rulebooks import rulebooks
 from moderation_service.store.console import ConsolePrefs
 
-__all__ = ["create_router", "templates"]
-
-HERE = Path(__file__).resolve().parent
-templates = Jinja2Templates(directory=HERE / "templates")
-_HEADERS = {
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    "Referrer-Policy": "same-origin",  # "no-referrer" would make browsers send "Origin: null" and drop SameSite cookies
-    "X-Content-Type-Options": "nosniff",
-}
-
-
-_FORGED = "This form has expired or did not come from this console. Reload the page and try again."
-
-
-def _age(seconds: float) -> str:
-    if seconds < 90:
-        return f"{int(seconds)} s"
-    if seconds < 5400:
-        return f"{int(seconds // 60)} min"
-    if seconds < 2 * 86400:
-        return f"{int(seconds // 3600)} h"
-    return f"{int(seconds // 86400)} days"
-
-
-templates.env.filters["age"] = _age
-
-
-def page(request: Request, name: str, moderator: Moderator | None, status: int = 200, **context: Any) -> HTMLResponse:
-    """A console page with the security headers every page gets."""
-    context = {"moderator": moderator, "csrf": moderator.session.csrf if moderator else "", **context}
-    response = templates.TemplateResponse(request, name, context, status_code=status)
-    response.headers.update(_HEADERS)
-    return response
-
-
-def refused(request: Request, moderator: Moderator | None, status: int, message: str) -> HTMLResponse:
-    return page(request, "refused.html", moderator, status=status, message=message, title="Not allowed")
-
-
-def to_sign_in() -> RedirectResponse:
-    return RedirectResponse("/console/sign-in", status_code=303)
+__all__ = ["create_router"]
 
 
 def create_router(access: Access) -> APIRouter:
@@ -74,13 +34,7 @@ def create_router(access: Access) -> APIRouter:
     router = APIRouter(prefix="/console", include_in_schema=False)
 
     def guard(request: Request, csrf: str | None = None, post: bool = False) -> Moderator | Response:
-        """The moderator, or the response to send instead (sign in again, or 403 for a forged form)."""
-        moderator = access.moderator(request)
-        if moderator is None:
-            return to_sign_in()
-        if post and not (same_origin(request) and moderator.csrf_ok(csrf)):
-            return refused(request, moderator, 403, _FORGED)
-        return moderator
+        return check(access, request, csrf, post)
 
     @router.get("")
     def home(request: Request) -> Response:
@@ -198,6 +152,7 @@ def create_router(access: Access) -> APIRouter:
         access.sessions(request).save_prefs(moderator.key.id, ConsolePrefs(show_sensitive=show_sensitive == "on"))
         return RedirectResponse("/console/settings?saved=true", status_code=303)
 
+    add_tools(router, access)
     return router
 
 

@@ -16,7 +16,7 @@ from moderation_service.errors import NotFoundError
 from moderation_service.service.parts import Services
 from moderation_service.store import Escalation, Scope, SubmissionIn
 
-__all__ = ["SENSITIVE_CATEGORIES", "Piece", "ReviewItem", "TextState", "review_item", "review_queue"]
+__all__ = ["SENSITIVE_CATEGORIES", "Piece", "pieces", "ReviewItem", "TextState", "review_item", "review_queue"]
 
 # Moderators choose when to read these (protected viewing): self-harm, suicide and distress, hate.
 SENSITIVE_CATEGORIES = frozenset({"self_harm_content", "distress", "hate"})
@@ -56,7 +56,7 @@ class ReviewItem(BaseModel):
         return self.escalation.priority is Priority.urgent
 
 
-def _pieces(text: str, spans: list[tuple[int, int, str]]) -> tuple[Piece, ...]:
+def pieces(text: str, spans: list[tuple[int, int, str]]) -> tuple[Piece, ...]:
     """``text`` cut at the spans (overlaps merged, the first category named), in order."""
     out: list[Piece] = []
     at = 0
@@ -81,8 +81,8 @@ def _with_text(item: ReviewItem, body: SubmissionIn) -> ReviewItem:
     return item.model_copy(
         update={
             "text_state": TextState.shown,
-            "title": _pieces(body.title, spans["title"]) if body.title else (),
-            "body": _pieces(body.text, spans["body"]),
+            "title": pieces(body.title, spans["title"]) if body.title else (),
+            "body": pieces(body.text, spans["body"]),
         }
     )
 

@@ -259,6 +259,17 @@ class Store:
         raws = self._call(pipe.execute) if ids else []
         return {i: Decision.model_validate_json(raw) for i, raw in zip(ids, raws, strict=True) if raw}
 
+    def decisions_for_feedback(self, ids: list[str]) -> dict[str, Decision]:
+        """The decisions verdicts were given on: kept with the escalation, else with the submission."""
+        found = self.escalation_decisions(ids)
+        rest = [i for i in ids if i not in found]
+        pipe = self.redis.pipeline(transaction=False)
+        for decision_id in rest:
+            pipe.hget(keys.submission(decision_id), "decision")
+        raws = self._call(pipe.execute) if rest else []
+        found.update({i: QueuedDecision.model_validate_json(raw) for i, raw in zip(rest, raws, strict=True) if raw})
+        return found
+
     def owner(self, decision_id: str) -> tuple[str, str | None] | None:
         """(tenant, community) of a decision (an escalation or a submission); None when there is no such record."""
         for name in (keys.escalation(decision_id), keys.submission(decision_id)):
