@@ -17,7 +17,7 @@ from moderation_service.bootstrap import build_crisis, build_pipeline, build_ser
 from moderation_service.config import Settings
 from moderation_service.errors import ModerationError
 from moderation_service.service import PostIn, Services
-from moderation_service.service.drafts import draft_from_file
+from moderation_service.service.drafts import draft_from_text
 from moderation_service.service.moderate import judge
 from moderation_service.service.replay import ReplayReport, replay
 
@@ -149,6 +149,7 @@ def replay_file(settings: Settings, draft_path: Path, corpus: Path, err: Console
     """The draft rule file replayed over a JSON-lines corpus against the live rulebooks; (report, lines skipped)."""
     crisis = build_crisis(settings.rules.rules_dir, warm_in_background=False)
     services = build_services(settings, pipeline=build_pipeline(settings, crisis=crisis))
-    draft = draft_from_file(services, draft_path)
+    # Read as if it were in the live rules folder (as the console does), so lexicons and extends resolve the same.
+    draft = draft_from_text(services, draft_path.read_text(encoding="utf-8"), str(draft_path))
     posts, bad = read_corpus(services, corpus, err)
     return replay(services, draft, posts), bad

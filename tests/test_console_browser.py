@@ -177,3 +177,86 @@ def _signs_in(page: Page, token: str) -> bool:
     with page.expect_navigation():
         page.keyboard.press("Enter")
     return page.url.endswith("/console/queue")
+
+
+def _draft(rules_dir: Path) -> str:
+    """The live rulebook with insults escalated instead of held."""
+    text = (rules_dir / "peer-support.yaml").read_text()
+    marker = (
+        "  - id: harassment.insult\n    category: harassment\n    description: Don't insult or belittle other members.\n    action: hold"
+    )
+    return text.replace(marker, marker.replace("action: hold", "action: escalate"))
+
+
+def test_playground_edits_a_draft_and_runs_its_tests(console: Console) -> None:
+    page = console.page()
+    sign_in(page, console.keys.moderator)
+    page.goto("/console/playground")
+    assert axe_serious(page) == []
+    page.fill("#posts", "you idiot\nmy knees are bad today")
+    page.select_option("#rulebook", "__draft__")
+    page.fill("#draft", _draft(console.server.rules_dir))
+    tab_to(page, "el.tagName === 'BUTTON' && el.textContent === 'Try'")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#draft-tests")
+    results = page.locator("article.result")
+    assert results.count() == 2
+    assert "escalate" in results.nth(0).inner_text() and "allow" in results.nth(1).inner_text()
+    assert page.locator("#draft-tests td.fail").count() >= 1 and page.locator("#draft-tests td.pass").count() >= 1
+    assert axe_serious(page) == []
+    page.screenshot(path=str(SHOTS / "playground.png"), full_page=True)
+
+
+def test_replay_over_two_hundred_stored_posts_matches_the_cli(console: Console, tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from moderation_service.store import Scope
+
+    texts = [
+        "you idiot",
+        "you moron, honestly",
+        "hello everyone, new here",
+        "my knees hurt after the walk",
+        "has anyone tried hydrotherapy?",
+    ]
+    with console.server.client(console.keys.submit_only) as client:
+        for start in range(0, 200, 100):
+            items = [{"text": f"{texts[i % 5]} ({i})", "post_id": f"replay-{i}"} for i in range(start, start + 100)]
+            assert client.post("/v1/submissions/batch", json={"items": items}).status_code == 202
+    corpus = console.store().kept_texts(Scope())
+    assert len(corpus) >= 200
+    (tmp_path / "posts.jsonl").write_text("".join(json.dumps({"id": i, **p.model_dump(mode="json")}) + "\n" for i, p in corpus))
+    (tmp_path / "draft.yaml").write_text(_draft(console.server.rules_dir))
+    env = {**os.environ, "MODERATION_RULES_DIR": str(console.server.rules_dir), "MODERATION_CLASSIFIERS": FAKE}
+    command = [
+        sys.executable,
+        "-m",
+        "moderation_service",
+        "rules",
+        "replay",
+        str(tmp_path / "draft.yaml"),
+        "--corpus",
+        str(tmp_path / "posts.jsonl"),
+    ]
+    cli = subprocess.run([*command, "--json"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert cli.returncode == 0, cli.stderr
+    expected = json.loads(cli.stdout)
+    assert expected["posts"] == len(corpus) and expected["changed"] == 80  # the 80 insults: hold -> escalate
+
+    page = console.page()
+    sign_in(page, console.keys.moderator)
+    page.goto("/console/replay")
+    page.fill("#draft", _draft(console.server.rules_dir))
+    tab_to(page, "el.tagName === 'BUTTON' && el.textContent.includes('Replay')")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#replay-summary")
+    summary = page.locator("#replay-summary strong")
+    assert (int(summary.nth(0).inner_text()), int(summary.nth(1).inner_text())) == (expected["changed"], expected["posts"])
+    rows = page.locator("#replay-transitions tr").all_inner_texts()[1:]
+    seen = sorted(tuple(cell.strip() for cell in row.split("\t")) for row in rows)
+    want = sorted((t["category"].replace("_", " "), t["before"], t["after"], str(t["posts"])) for t in expected["transitions"])
+    assert seen == want
+    assert axe_serious(page) == []
+    page.screenshot(path=str(SHOTS / "replay.png"), full_page=True)

@@ -45,14 +45,14 @@ def draft_from_file(services: Services, path: Path, text: str | None = None) -> 
     return Draft(books.get(None), text if text is not None else path.read_text(encoding="utf-8"), live.with_rulebooks(books))
 
 
-def draft_from_text(services: Services, text: str) -> Draft:
-    """Pasted YAML as a draft; problems name ``draft.yaml`` and the line, never a temporary path.
+def draft_from_text(services: Services, text: str, name: str = DRAFT_NAME) -> Draft:
+    """Pasted YAML (or a draft file's text) as a draft; problems name ``name`` and the line, never a temporary path.
 
     The text is checked from a hidden file in the live rules folder (not ``*.yaml``, so no reload
     ever sees it), so ``lexicons/...`` and ``extends`` resolve as they will once it is published.
     """
     if len(text.encode()) > MAX_DRAFT_BYTES:
-        raise RulebookError([Problem(DRAFT_NAME, None, None, f"a draft may be at most {MAX_DRAFT_BYTES // 1024} KiB")])
+        raise RulebookError([Problem(name, None, None, f"a draft may be at most {MAX_DRAFT_BYTES // 1024} KiB")])
     folder = services.pipeline.rulebooks.rules_dir
     fd, name = tempfile.mkstemp(prefix=".draft-", suffix=".yaml.draft", dir=folder)
     path = Path(name)
@@ -61,13 +61,13 @@ def draft_from_text(services: Services, text: str) -> Draft:
             handle.write(text)
         return draft_from_file(services, path, text)
     except RulebookError as exc:
-        raise RulebookError([_renamed(p, str(path)) for p in exc.problems]) from None
+        raise RulebookError([_renamed(p, str(path), name) for p in exc.problems]) from None
     finally:
         path.unlink(missing_ok=True)
 
 
-def _renamed(problem: Problem, temp: str) -> Problem:
-    return Problem(problem.file.replace(temp, DRAFT_NAME), problem.line, problem.rule_id, problem.message.replace(temp, DRAFT_NAME))
+def _renamed(problem: Problem, temp: str, name: str) -> Problem:
+    return Problem(problem.file.replace(temp, name), problem.line, problem.rule_id, problem.message.replace(temp, name))
 
 
 def judge_draft(draft: Draft, posts: Sequence[PostIn]) -> list[Decision]:
