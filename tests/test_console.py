@@ -216,3 +216,39 @@ def test_calibration_page_and_feedback_csv(console_api: Api, console_keys: Conso
         assert "<svg" in page and "<polyline" in page
         csv_text = c.get("/console/calibration/feedback.csv").text
         assert csv_text.splitlines()[0].startswith("decision_id,outcome") and len(csv_text.splitlines()) == 4
+
+
+def test_publish_needs_admin_reloads_and_refuses_a_bad_draft(console_api: Api, console_keys: ConsoleKeys, tmp_path: Path) -> None:
+    """Publishing writes the draft over its rulebook's file and reloads; a broken draft leaves the live file alone."""
+    admin, key = generate_key(["moderator", "admin"], tenant="forum-a")
+    rules_dir = tmp_path / "rules"
+    import shutil
+
+    shutil.copytree(console_api.rules_dir, rules_dir)
+    settings = settings_for(rules_dir, Keys("", "", "", "", console_keys.lines + "\n" + key.line()), console_api.settings.redis.url)
+    from moderation_service.bootstrap import build_pipeline
+    from moderation_service.core.crisis import CrisisDetector
+    from tests.grammars import language_detector, shipped_grammars
+
+    pipeline = build_pipeline(settings, crisis=CrisisDetector(shipped_grammars(), language_detector()))
+    api = make_api(settings, pipeline)
+    draft = _draft_with_insults_escalated(rules_dir)
+    live_text = (rules_dir / "peer-support.yaml").read_text()
+    try:
+        with api.client(None) as c:
+            token = sign_in(c, console_keys.a)
+            assert c.post("/console/replay/publish", data={"csrf": token, "draft": draft}).status_code == 403  # no admin scope
+            assert (rules_dir / "peer-support.yaml").read_text() == live_text
+        with api.client(None) as c, api.client(console_keys.a) as moderate:
+            token = sign_in(c, admin)
+            before = pipeline.rulebooks.get(None).version
+            done = c.post("/console/replay/publish", data={"csrf": token, "draft": draft}, follow_redirects=False)
+            assert done.status_code == 303 and "published=peer-support" in done.headers["location"]
+            assert pipeline.rulebooks.get(None).version != before
+            assert moderate.post("/v1/moderate", json={"text": "you idiot"}).json()["action"] == "escalate"
+            bad = draft.replace("action: escalate", "action: explode", 1)
+            refused = c.post("/console/replay/publish", data={"csrf": token, "draft": bad})
+            assert refused.status_code == 422 and "draft.yaml" in refused.text, re.findall(r'<ul class="error".*?</ul>', refused.text, re.S)
+            assert (rules_dir / "peer-support.yaml").read_text() == draft  # the last good file stays
+    finally:
+        pipeline.close()

@@ -54,20 +54,23 @@ def draft_from_text(services: Services, text: str, name: str = DRAFT_NAME) -> Dr
     if len(text.encode()) > MAX_DRAFT_BYTES:
         raise RulebookError([Problem(name, None, None, f"a draft may be at most {MAX_DRAFT_BYTES // 1024} KiB")])
     folder = services.pipeline.rulebooks.rules_dir
-    fd, name = tempfile.mkstemp(prefix=".draft-", suffix=".yaml.draft", dir=folder)
-    path = Path(name)
+    fd, temp = tempfile.mkstemp(prefix=".draft-", suffix=".yaml.draft", dir=folder)
+    path = Path(temp)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         return draft_from_file(services, path, text)
     except RulebookError as exc:
-        raise RulebookError([_renamed(p, str(path), name) for p in exc.problems]) from None
+        raise RulebookError([_renamed(p, (str(path.resolve()), str(path)), name) for p in exc.problems]) from None
     finally:
         path.unlink(missing_ok=True)
 
 
-def _renamed(problem: Problem, temp: str, name: str) -> Problem:
-    return Problem(problem.file.replace(temp, name), problem.line, problem.rule_id, problem.message.replace(temp, name))
+def _renamed(problem: Problem, temps: tuple[str, ...], name: str) -> Problem:
+    file, message = problem.file, problem.message
+    for temp in temps:
+        file, message = file.replace(temp, name), message.replace(temp, name)
+    return Problem(file, problem.line, problem.rule_id, message)
 
 
 def judge_draft(draft: Draft, posts: Sequence[PostIn]) -> list[Decision]:
