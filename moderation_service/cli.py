@@ -123,7 +123,10 @@ def run(
         dev_key = development_key(data_dir)
         settings = settings.model_copy(update={"api": settings.api.model_copy(update={"api_keys_file": dev_key.keys_file.resolve()})})
     watch = StartupWatch(expected=1 + workers)  # the API once its grammars are compiled; each worker once it is ready
-    lines = [f"ready: API on http://{host}:{port}, {workers} worker(s), Redis port {redis_port} (data in {data_dir}); Ctrl-C stops all"]
+    lines = [
+        f"ready: API on http://{host}:{port}, {workers} worker(s), Redis port {redis_port} (data in {data_dir}); Ctrl-C stops all; "
+        f"moderator console: http://{host}:{port}/console"
+    ]
     if dev_key is not None:
         kept = "the same key as last time" if dev_key.reused else "new"
         lines += [

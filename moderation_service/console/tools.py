@@ -71,9 +71,10 @@ def add_tools(router: APIRouter, access: Access) -> None:
             items = [PostIn(text=t, community=None if rulebook == DRAFT else rulebook) for t in texts]
             if rulebook == DRAFT:
                 built = draft_from_text(services, draft)
-                run, failures = test_draft(built)
+                _, failures = test_draft(built)
                 failed = {f.index: f for f in failures}
-                tests = [(i, t, failed.get(i)) for i, t in enumerate(built.book.tests)]
+                rows = [(i, t, failed.get(i)) for i, t in enumerate(built.book.tests)]
+                tests = sorted(rows, key=lambda row: (row[2] is None, row[0]))  # failures first
                 decisions = judge_draft(built, items) if items else []
             else:
                 decisions = judge(services, items, count=False) if items else []
