@@ -73,7 +73,11 @@ def submit_and_wait(console: Console, posts: list[tuple[str, str]]) -> list[str]
             assert answer.status_code in (200, 202), answer.text
             ids.append(answer.json()["submission_id"])
         for sub_id in ids:
-            assert wait_for(lambda s=sub_id: client.get(f"/v1/submissions/{s}").json()["status"] == "done", 60)
+
+            def done(s: str = sub_id) -> bool:
+                return bool(client.get(f"/v1/submissions/{s}").json()["status"] == "done")
+
+            assert wait_for(done, 60)
     return ids
 
 

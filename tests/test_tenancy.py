@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -110,7 +111,11 @@ def test_revoke_reaches_every_process_within_seconds(tmp_path: Path, redis_serve
             and "revoked=" in (tmp_path / "one" / "keys").read_text()
         )
         for client in clients:
-            assert wait_for(lambda c=client: c.post("/v1/moderate", json={"text": "hi"}).status_code == 401, 10)
+
+            def refused(c: httpx.Client = client) -> bool:
+                return c.post("/v1/moderate", json={"text": "hi"}).status_code == 401
+
+            assert wait_for(refused, 10)
             assert "revoked" in client.post("/v1/moderate", json={"text": "hi"}).json()["detail"]
         for s in servers:
             with s.client(other_token) as c:
