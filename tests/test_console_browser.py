@@ -200,6 +200,8 @@ def test_playground_edits_a_draft_and_runs_its_tests(console: Console) -> None:
     page.fill("#posts", "you idiot\nmy knees are bad today")
     page.select_option("#rulebook", "__draft__")
     page.fill("#draft", _draft(console.server.rules_dir))
+    page.wait_for_selector("#draft-tests td.fail")  # the draft's tests ran as it was edited, before Try
+    assert page.locator("#draft-tests").is_visible() and page.locator("article.result").count() == 0
     tab_to(page, "el.tagName === 'BUTTON' && el.textContent === 'Try'")
     page.keyboard.press("Enter")
     page.wait_for_selector("#draft-tests")

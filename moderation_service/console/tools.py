@@ -16,9 +16,18 @@ from fastapi.responses import RedirectResponse, Response
 from moderation_service.console.pages import guard, page
 from moderation_service.console.session import Access, Moderator
 from moderation_service.errors import ModerationError, RulebookError
-from moderation_service.service import PostIn
+from moderation_service.service import PostIn, Services
 from moderation_service.service.calibration import calibrate, write_feedback_csv
-from moderation_service.service.drafts import draft_from_text, judge_draft, publish_draft, rulebook_source, test_draft
+from moderation_service.service.drafts import (
+    Draft,
+    RuleTest,
+    TestFailure,
+    draft_from_text,
+    judge_draft,
+    publish_draft,
+    rulebook_source,
+    test_draft,
+)
 from moderation_service.service.feedback import feedback_records
 from moderation_service.service.moderate import judge
 from moderation_service.service.replay import replay, stored_posts
@@ -54,6 +63,26 @@ def add_tools(router: APIRouter, access: Access) -> None:
             request, "playground.html", moderator, names=live_names(request), chosen=DRAFT, draft=draft, posts="", title="Rule playground"
         )
 
+    def draft_tests(services: Services, draft: str) -> tuple[Draft, list[tuple[int, RuleTest, TestFailure | None]]]:
+        """The draft and its tests, failures first."""
+        built = draft_from_text(services, draft)
+        _, failures = test_draft(built)
+        failed = {f.index: f for f in failures}
+        rows = [(i, t, failed.get(i)) for i, t in enumerate(built.book.tests)]
+        return built, sorted(rows, key=lambda row: (row[2] is None, row[0]))
+
+    @router.post("/playground/tests")
+    def playground_tests(request: Request, csrf: Annotated[str, Form()] = "", draft: Annotated[str, Form()] = "") -> Response:
+        """The draft's tests as an HTML fragment, for the page's script to swap in as the draft is edited."""
+        moderator = guard(access, request, csrf, post=True)
+        if not isinstance(moderator, Moderator):
+            return Response(status_code=403)
+        try:
+            _, tests = draft_tests(access.services_of(request), draft)
+        except RulebookError as exc:
+            return page(request, "_draft_tests.html", moderator, tests=None, problems=[str(p) for p in exc.problems])
+        return page(request, "_draft_tests.html", moderator, tests=tests, problems=[])
+
     @router.post("/playground")
     def playground(
         request: Request,
@@ -70,11 +99,7 @@ def add_tools(router: APIRouter, access: Access) -> None:
         try:
             items = [PostIn(text=t, community=None if rulebook == DRAFT else rulebook) for t in texts]
             if rulebook == DRAFT:
-                built = draft_from_text(services, draft)
-                _, failures = test_draft(built)
-                failed = {f.index: f for f in failures}
-                rows = [(i, t, failed.get(i)) for i, t in enumerate(built.book.tests)]
-                tests = sorted(rows, key=lambda row: (row[2] is None, row[0]))  # failures first
+                built, tests = draft_tests(services, draft)
                 decisions = judge_draft(built, items) if items else []
             else:
                 decisions = judge(services, items, count=False) if items else []

@@ -28,6 +28,8 @@ from moderation_service.store.console import ConsolePrefs
 
 __all__ = ["create_router"]
 
+_STATIC = {"console.css": "text/css", "live-tests.js": "text/javascript"}
+
 
 def create_router(access: Access) -> APIRouter:
     """The console's routes, reaching services and keys through ``access``."""
@@ -40,16 +42,21 @@ def create_router(access: Access) -> APIRouter:
     def home(request: Request) -> Response:
         return RedirectResponse("/console/queue" if access.moderator(request) else "/console/sign-in", status_code=303)
 
-    @router.get("/static/console.css")
-    def stylesheet() -> FileResponse:
-        return FileResponse(HERE / "static" / "console.css", media_type="text/css", headers={"Cache-Control": "max-age=300"})
+    @router.get("/static/{name}")
+    def static(name: str) -> Response:
+        """The stylesheet and the playground's small script: a fixed list, never a path from the request."""
+        media = _STATIC.get(name)
+        if media is None:
+            return Response(status_code=404)
+        return FileResponse(HERE / "static" / name, media_type=media, headers={"Cache-Control": "max-age=300"})
 
     @router.get("/sign-in")
     def sign_in_form(request: Request) -> Response:
         if access.moderator(request):
             return RedirectResponse("/console/queue", status_code=303)
         token = request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(32)
-        response = page(request, "sign_in.html", None, sign_in_token=token, title="Sign in")
+        idle = access.services_of(request).api.console_idle_timeout_s // 60
+        response = page(request, "sign_in.html", None, sign_in_token=token, idle_minutes=idle, title="Sign in")
         access.set_cookie(request, response, PRE_COOKIE, token, max_age=3600)
         return response
 
@@ -62,7 +69,8 @@ def create_router(access: Access) -> APIRouter:
             api_key = access.keys_of(request).authenticate(key.strip(), "moderator")
         except (AuthError, ForbiddenError) as exc:
             message = "That key is not valid." if isinstance(exc, AuthError) else "That key has no moderator scope."
-            return page(request, "sign_in.html", None, status=401, sign_in_token=expected, error=message, title="Sign in")
+            idle = access.services_of(request).api.console_idle_timeout_s // 60
+            return page(request, "sign_in.html", None, 401, sign_in_token=expected, error=message, idle_minutes=idle, title="Sign in")
         cookie, _ = access.sessions(request).start(api_key.id)
         redirect = RedirectResponse("/console/queue", status_code=303)
         access.set_cookie(request, redirect, COOKIE, cookie)

@@ -17,12 +17,23 @@ from moderation_service.core.decision import Decision
 from moderation_service.core.pipeline import Pipeline
 from moderation_service.core.post import PostIn
 from moderation_service.core.rulebook import Rulebook, RulebookSet, load_rulebook
+from moderation_service.core.rulebook.schema import RuleTest
 from moderation_service.core.rulebook.testing import TestFailure, run_rule_tests
 from moderation_service.errors import Problem, RulebookError, UnknownRulebookError
 from moderation_service.service.parts import Services
 from moderation_service.service.rulebooks import reload_rulebooks
 
-__all__ = ["Draft", "draft_from_file", "draft_from_text", "judge_draft", "publish_draft", "rulebook_source", "test_draft"]
+__all__ = [
+    "Draft",
+    "RuleTest",
+    "TestFailure",
+    "draft_from_file",
+    "draft_from_text",
+    "judge_draft",
+    "publish_draft",
+    "rulebook_source",
+    "test_draft",
+]
 
 DRAFT_NAME = "draft.yaml"
 MAX_DRAFT_BYTES = 512 * 1024
