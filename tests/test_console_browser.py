@@ -32,6 +32,7 @@ class Console:
     redis: RedisServer
     browser: Browser
     keys: Keys
+    worker_log: Path
 
     def page(self, **context: Any) -> Page:
         # bypass_csp: only so axe-core can be injected; the console itself sends a strict CSP (no scripts)
@@ -57,7 +58,7 @@ def console(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer,
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"] if os.geteuid() == 0 else [])
         try:
-            yield Console(server, redis_server, browser, keys)
+            yield Console(server, redis_server, browser, keys, tmp / "worker.log")
         finally:
             browser.close()
             stop_workers(workers)
@@ -148,6 +149,8 @@ def test_queue_blurred_shown_acknowledged_feedback_stored(console: Console) -> N
     [record] = [r for r in console.store().iter_feedback() if r.decision_id == urgent_id]
     assert (record.outcome.value, record.final_action.value, record.note) == ("upheld", "escalate", "called the member; safe plan in place")
     assert distress_id in page.content()  # the other escalation is still open
+    logs = console.server.log_text() + console.worker_log.read_text(errors="replace")
+    assert "tablets" not in logs and "better off" not in logs and "safe plan" not in logs  # no post text or note in any log
 
 
 def test_two_hundred_percent_zoom_reflows_without_sideways_scrolling(console: Console) -> None:
