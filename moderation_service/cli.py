@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -644,3 +645,12 @@ def main() -> None:
 
         err.print(f"error: {describe_os_error(exc)}", markup=False, highlight=False)
         sys.exit(2)
+    except Exception as exc:
+        # A server or worker that crashes says so in its JSON log (type and frames, never the message), not in a
+        # Rich traceback that log collectors cannot parse and that may quote a post.
+        from moderation_service.logs import json_logging_active
+
+        if not json_logging_active():
+            raise
+        logging.getLogger("moderation_service").critical("process crashed", extra={"error": exc.__class__.__name__}, exc_info=exc)
+        sys.exit(1)

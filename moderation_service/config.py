@@ -7,12 +7,14 @@ tolerated: the fallback decision may never be ``allow``, callbacks may not go ou
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from moderation_service.callbacks import parse_allowed_origin
 from moderation_service.core.options import ClassifierOptions, PipelineOptions, default_rules_dir
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
 ]
 
 _PLACEHOLDERS = {"changethis", "changeme", "secret", "password"}
+MIN_SECRET_BYTES = 32  # HMAC-SHA256: a key shorter than the hash weakens it
 
 
 def _comma_list(value: Any) -> Any:
@@ -77,6 +80,7 @@ class ApiSettings(BaseSettings):
     api_keys: str = Field(default="", description="hashed key lines, newline-separated")
     max_batch: int = Field(default=64, ge=1, le=1000)
     max_body_bytes: int = Field(default=8 << 20, ge=1024)
+    body_read_timeout_s: float = Field(default=30.0, gt=0, description="a client that stops sending its body this long gets 408")
     max_submission_batch: int = Field(default=500, ge=1, le=5000)
     console_idle_timeout_s: int = Field(default=1800, ge=60, description="a console session unused this long signs out")
     console_max_age_s: int = Field(default=12 * 3600, ge=300, description="a console session ends this long after sign-in")
@@ -109,6 +113,9 @@ class QueueSettings(BaseSettings):
 
     queue_name: str = Field(default="moderation", pattern=r"^[a-z0-9_\-]+$")
     text_ttl_s: int = Field(default=7 * 24 * 3600, ge=60, description="how long submitted text is kept")
+    aof_rewrite_interval_s: int = Field(
+        default=3600, ge=0, description="how often a worker has Redis rewrite its AOF, so expired text leaves the disk (0: never)"
+    )
     record_ttl_s: int = Field(default=180 * 24 * 3600, ge=3600, description="how long decision records (no text) are kept")
     job_lease_s: float = Field(default=60.0, gt=0, description="a running job not finished by then is re-queued")
     max_attempts: int = Field(default=3, ge=1, le=20)
@@ -116,6 +123,7 @@ class QueueSettings(BaseSettings):
     reaper_interval_s: float = Field(default=1.0, gt=0)
     worker_class: Literal["simple", "fork"] = Field(default="simple", description="simple: jobs run in the preloaded process")
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535, description="serve a worker's /metrics here")
+    worker_metrics_host: str = Field(default="127.0.0.1", description="address the worker's /metrics binds (loopback unless opened)")
 
     @property
     def webhook_queue_name(self) -> str:
@@ -131,11 +139,17 @@ class QueueSettings(BaseSettings):
 class WebhookSettings(BaseSettings):
     model_config = _group("MODERATION_WEBHOOK_")
 
-    secret: str = Field(default="", description="HMAC-SHA256 key for X-Moderation-Signature")
+    secret: str = Field(default="", description="HMAC-SHA256 key for X-Moderation-Signature, at least 32 bytes")
+    previous_secret: str = Field(default="", description="during a rotation: the old key, also signed with until receivers switch")
     callback_allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         validation_alias=AliasChoices("callback_allowed_hosts", "MODERATION_CALLBACK_ALLOWED_HOSTS"),
-        description="host names (or *.domain) callbacks may go to",
+        description="origins callbacks may go to: host (https, port 443), https://*.domain, http://host:port",
+    )
+    callback_allowed_networks: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("callback_allowed_networks", "MODERATION_CALLBACK_ALLOWED_NETWORKS"),
+        description="private/loopback networks callbacks may resolve to (CIDR); none by default",
     )
     max_attempts: int = Field(default=8, ge=1, le=30)
     backoff_base_s: float = Field(default=2.0, gt=0)
@@ -146,22 +160,35 @@ class WebhookSettings(BaseSettings):
     @classmethod
     def _hosts(cls, value: Any) -> Any:
         value = _comma_list(value)
-        return [host.strip().lower() for host in value] if isinstance(value, list) else value
+        return [str(parse_allowed_origin(str(entry))) for entry in value] if isinstance(value, list) else value
 
-    @field_validator("secret")
+    @field_validator("callback_allowed_networks", mode="before")
     @classmethod
-    def _secret_not_placeholder(cls, value: str) -> str:
-        if value and (len(value) < 16 or value.lower() in _PLACEHOLDERS):
-            raise ValueError("webhook_secret must be at least 16 characters and not a placeholder")
+    def _networks(cls, value: Any) -> Any:
+        return _comma_list(value)
+
+    @field_validator("secret", "previous_secret")
+    @classmethod
+    def _secret_strong(cls, value: str, info: ValidationInfo) -> str:
+        if value and (len(value.encode()) < MIN_SECRET_BYTES or value.lower() in _PLACEHOLDERS):
+            name = f"MODERATION_WEBHOOK_{(info.field_name or 'secret').upper()}"
+            raise ValueError(f"{name} must be at least {MIN_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`) and not a placeholder")
         return value
 
     @model_validator(mode="after")
     def _safe(self) -> WebhookSettings:
         if self.callback_allowed_hosts and not self.secret:
             raise ValueError("MODERATION_CALLBACK_ALLOWED_HOSTS needs MODERATION_WEBHOOK_SECRET: callbacks may not go out unsigned")
+        if self.previous_secret and not self.secret:
+            raise ValueError("MODERATION_WEBHOOK_PREVIOUS_SECRET needs MODERATION_WEBHOOK_SECRET (the new key)")
         if self.backoff_max_s < self.backoff_base_s:
             raise ValueError("webhook_backoff_max_s must be at least webhook_backoff_base_s")
         return self
+
+    @property
+    def signing_secrets(self) -> list[str]:
+        """Every key a webhook is signed with: the current one first, then the previous one during a rotation."""
+        return [key for key in (self.secret, self.previous_secret) if key]
 
 
 class CoralSettings(BaseSettings):

@@ -27,10 +27,12 @@ def start_redis(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
         raise ConfigError("redis-server not found: install it (Debian: apt-get install redis-server) or set MODERATION_REDIS_URL")
     folder = data_dir / "redis"
     folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)  # the AOF holds post text until it is rewritten: readable by this user only
     args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder), "--appendonly", "yes"]
     args += ["--appendfsync", "always", "--save", "", "--protected-mode", "yes", "--loglevel", "warning"]
     # Its own session: a Ctrl-C in the terminal reaches only `run`, which stops Redis last, after the workers.
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+    # umask 077: every file Redis writes (the AOF's base, increment and manifest files) is created 0600.
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True, umask=0o077)
     client = redis.Redis(port=port, socket_connect_timeout=0.5)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

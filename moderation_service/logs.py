@@ -10,8 +10,9 @@ import json
 import logging
 import sys
 import time
+import traceback
 
-__all__ = ["SAFE_FIELDS", "JsonFormatter", "configure_logging"]
+__all__ = ["SAFE_FIELDS", "JsonFormatter", "configure_logging", "json_logging_active"]
 
 SAFE_FIELDS = (
     "request_id", "route", "method", "status", "latency_ms", "action", "classifier", "error",
@@ -32,6 +33,8 @@ class JsonFormatter(logging.Formatter):
                 entry[field] = record.__dict__[field]
         if record.exc_info and record.exc_info[0] is not None:
             entry["exception"] = record.exc_info[0].__name__  # the type only: messages may quote input
+            # Where it happened (file, line, function; never a message or a local value), for whoever debugs it.
+            entry["frames"] = [f"{f.filename}:{f.lineno} {f.name}" for f in traceback.extract_tb(record.exc_info[2])][-12:]
         return json.dumps(entry, default=str)
 
 
@@ -48,3 +51,8 @@ def configure_logging(level: str = "INFO") -> None:
     access = logging.getLogger("uvicorn.access")
     access.handlers[:] = []
     access.propagate = False  # replaced by our request log, which has the route template, not raw paths
+
+
+def json_logging_active() -> bool:
+    """Whether this process logs JSON (a server or worker): then even a crash must be one JSON line."""
+    return any(isinstance(handler.formatter, JsonFormatter) for handler in logging.getLogger().handlers)

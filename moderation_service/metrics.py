@@ -41,6 +41,7 @@ class Metrics:
     degraded: Counter
     jobs: Counter
     webhooks: Counter
+    escalations_unrecorded: Counter
     versions: Gauge
 
     def observe_decision(self, decision: Decision) -> None:
@@ -81,6 +82,12 @@ def create_metrics(registry: CollectorRegistry) -> Metrics:
         degraded=Counter("moderation_degraded_decisions_total", "Decisions made without a classifier", registry=registry),
         jobs=Counter("moderation_jobs_total", "Queue jobs by event", ["event"], registry=registry),
         webhooks=Counter("moderation_webhook_deliveries_total", "Webhook delivery attempts by outcome", ["outcome"], registry=registry),
+        escalations_unrecorded=Counter(
+            "moderation_escalations_unrecorded_total",
+            "Escalations answered to the caller but not put on the human queue",
+            ["reason"],
+            registry=registry,
+        ),
         versions=Gauge(
             "moderation_version_info",
             "Loaded rulebook and model versions (1 = loaded)",

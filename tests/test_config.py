@@ -11,13 +11,13 @@ from moderation_service.config import Settings
 def test_groups_read_the_documented_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MODERATION_CLASSIFIERS", "embedded, my.module:factory")
     monkeypatch.setenv("MODERATION_CALLBACK_ALLOWED_HOSTS", "Forum.Example.org, *.example.net")
-    monkeypatch.setenv("MODERATION_WEBHOOK_SECRET", "a-long-enough-webhook-secret")
+    monkeypatch.setenv("MODERATION_WEBHOOK_SECRET", "a-long-enough-webhook-secret-of-32-bytes")
     monkeypatch.setenv("MODERATION_REDIS_SENTINELS", "10.0.0.1:26379,10.0.0.2:26379")
     monkeypatch.setenv("MODERATION_CLASSIFIER_TIMEOUT_S", "0.5")
     monkeypatch.setenv("MODERATION_JOB_LEASE_S", "30")
     settings = Settings()
     assert settings.models.classifiers == ["embedded", "my.module:factory"]
-    assert settings.webhooks.callback_allowed_hosts == ["forum.example.org", "*.example.net"]
+    assert settings.webhooks.callback_allowed_hosts == ["https://forum.example.org:443", "https://*.example.net:443"]
     assert settings.redis.sentinels == ["10.0.0.1:26379", "10.0.0.2:26379"]
     assert settings.pipeline.classifier_timeout_s == 0.5 and settings.queue.job_lease_s == 30
     assert set(settings.models.options().model_dump()) == {

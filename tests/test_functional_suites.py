@@ -18,6 +18,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from moderation_service.bootstrap import build_pipeline
 from moderation_service.config import PipelineSettings, Settings
+from moderation_service.core.decision import Action, DistressLevel
+from moderation_service.core.pipeline import Post
 from moderation_service.training.functional import GATES, load_suite, run_suite, save_report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,6 +40,23 @@ def _training_texts() -> list[str]:
     texts += [str(t) for group in handwritten["groups"] for t in group["texts"]]
     texts += [str(t) for pool in handwritten["pools"].values() for t in pool]
     return texts
+
+
+def test_ordinary_posts_check_shares_no_text_with_the_crisis_corpus() -> None:
+    """The ordinary-posts check (models/eval) judges the risk heads, so it stays apart from their corpus."""
+    ordinary_file = Path(__file__).parents[1] / "models" / "eval" / "ordinary_short_posts.jsonl"
+    ordinary = [json.loads(line)["text"] for line in ordinary_file.read_text(encoding="utf-8").splitlines() if line]
+    corpus = [
+        json.loads(line)["text"]
+        for path in sorted((TRAINING / "crisis").glob("*.jsonl"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line
+    ]
+    vectoriser = TfidfVectorizer(analyzer="char_wb", ngram_range=(4, 4), sublinear_tf=True).fit(ordinary + corpus)
+    similarity = vectoriser.transform(ordinary) @ vectoriser.transform(corpus).T
+    best = np.asarray(similarity.max(axis=1).todense()).ravel()
+    worst = int(best.argmax())
+    assert best[worst] < NEAR_DUPLICATE, f"{ordinary[worst]!r} is a near-duplicate of crisis corpus text ({best[worst]:.2f})"
 
 
 @pytest.mark.parametrize(("name", "cases", "functionalities"), [("crisis", 400, 25), ("abuse", 600, 25)])
@@ -75,3 +94,20 @@ def test_functional_suite_ci_gates(name: str, tmp_path: Path) -> None:
     assert set(report.gates) == {gate.name for gate in GATES[name]}
     failed = {gate: row for gate, row in report.gates.items() if not row["ci_passed"]}
     assert not failed, failed
+
+
+# Ratchet for the ordinary-posts check (models/README.md): the target is none; lower these as models improve.
+ORDINARY_ESCALATED_AT_MOST = 2
+ORDINARY_IMMINENT_AT_MOST = 1
+
+
+@pytest.mark.model
+def test_ordinary_short_posts_are_rarely_escalated() -> None:
+    """Thanks, greetings and sign-offs are not goodbyes: an emergency flag on one withholds an ordinary post."""
+    ordinary_file = Path(__file__).parents[1] / "models" / "eval" / "ordinary_short_posts.jsonl"
+    texts = [json.loads(line)["text"] for line in ordinary_file.read_text(encoding="utf-8").splitlines() if line]
+    pipeline = build_pipeline(Settings(pipeline=PipelineSettings(classifier_timeout_s=None)))
+    decisions = pipeline.moderate_batch([Post(text=text) for text in texts])
+    escalated = [d for d in decisions if d.action is Action.escalate]
+    imminent = [d for d in escalated if d.distress_level is DistressLevel.imminent]
+    assert len(escalated) <= ORDINARY_ESCALATED_AT_MOST and len(imminent) <= ORDINARY_IMMINENT_AT_MOST

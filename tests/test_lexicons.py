@@ -70,7 +70,7 @@ def test_unknown_lexicon_names_file_line_and_rule(tmp_path: Path) -> None:
 def test_missing_and_invalid_lexicon_files_are_refused(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("description: d\nsource: s\nchecked: soon\nterms: [a]\n")
     found = _load(tmp_path, "lexicons: {gone: gone.yaml, bad: bad.yaml}\n")
-    assert any("lexicon file not found: gone.yaml" in p for p in found)
+    assert any("lexicon file not found in the rules folder: gone.yaml" in p for p in found)
     assert any("bad.yaml:3:" in p and "checked" in p for p in found)
 
 

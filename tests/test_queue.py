@@ -27,11 +27,22 @@ from tests.conftest import Api, Keys, make_api, settings_for
 from tests.fake_classifier import FAKE
 from tests.queue_support import RedisServer, free_port, start_worker, stop_workers, wait_for
 
-SECRET = "test-webhook-secret-0123456789"
+SECRET = "test-webhook-secret-0123456789abcdef-new"  # the current key: 32+ bytes
+PREVIOUS = "test-webhook-secret-0123456789abcdef-old"  # mid-rotation: webhooks carry both signatures
+RECEIVER_PORT = free_port()  # the one origin callbacks may reach: scheme, host and port
+RECEIVER = f"http://127.0.0.1:{RECEIVER_PORT}"
 # A lease of a few heartbeats (one per lease/3): short, so a killed worker's job is re-run soon, yet long enough
 # that a heartbeat delayed by an oversubscribed CI machine does not look like a dead worker.
 QUEUE = QueueSettings(job_lease_s=6, requeue_stale_after_s=3, reaper_interval_s=0.2)
-WEBHOOKS = WebhookSettings(secret=SECRET, callback_allowed_hosts=["127.0.0.1"], backoff_base_s=0.3, backoff_max_s=1.0, max_attempts=30)
+WEBHOOKS = WebhookSettings(
+    secret=SECRET,
+    previous_secret=PREVIOUS,
+    callback_allowed_hosts=[RECEIVER],
+    callback_allowed_networks=["127.0.0.1/32"],
+    backoff_base_s=0.3,
+    backoff_max_s=1.0,
+    max_attempts=30,
+)
 
 
 @dataclass
@@ -85,7 +96,9 @@ def workers(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer,
         "MODERATION_REQUEUE_STALE_AFTER_S": "3",
         "MODERATION_REAPER_INTERVAL_S": "0.2",
         "MODERATION_WEBHOOK_SECRET": SECRET,
-        "MODERATION_CALLBACK_ALLOWED_HOSTS": "127.0.0.1",
+        "MODERATION_WEBHOOK_PREVIOUS_SECRET": PREVIOUS,
+        "MODERATION_CALLBACK_ALLOWED_HOSTS": RECEIVER,
+        "MODERATION_CALLBACK_ALLOWED_NETWORKS": "127.0.0.1/32",
         "MODERATION_WEBHOOK_BACKOFF_BASE_S": "0.3",
         "MODERATION_WEBHOOK_BACKOFF_MAX_S": "1.0",
         "MODERATION_WEBHOOK_MAX_ATTEMPTS": "30",
@@ -126,8 +139,19 @@ def test_callback_to_a_host_not_allow_listed_is_refused(stack: Stack) -> None:
     with stack.submitter() as c:
         r = c.post("/v1/submissions", json={"text": "hi", "post_id": "cb-1", "callback_url": "http://169.254.169.254/latest"})
         internal = c.post("/v1/submissions", json={"text": "hi", "post_id": "cb-2", "callback_url": "http://localhost:6379/"})
+        other_port = c.post(
+            "/v1/submissions", json={"text": "hi", "post_id": "cb-3", "callback_url": f"http://127.0.0.1:{stack.redis.port}/"}
+        )
+        other_scheme = c.post(
+            "/v1/submissions", json={"text": "hi", "post_id": "cb-4", "callback_url": f"https://127.0.0.1:{RECEIVER_PORT}/"}
+        )
+        allowed = c.post("/v1/submissions", json={"text": "hi", "post_id": "cb-5", "callback_url": f"{RECEIVER}/hook"})
     assert r.status_code == 422 and "allow-list" in r.json()["detail"]
     assert internal.status_code == 422
+    # The allowed host on Redis's port (or another scheme) is not the allowed origin.
+    assert other_port.status_code == 422 and "allow-list" in other_port.json()["detail"]
+    assert other_scheme.status_code == 422
+    assert allowed.status_code == 202
 
 
 def test_escalation_queue_ack_and_feedback(stack: Stack, tmp_path: Path) -> None:
@@ -239,7 +263,7 @@ class _Receiver(http.server.BaseHTTPRequestHandler):
 
 
 def test_webhook_receiver_down_then_up(stack: Stack) -> None:
-    port = free_port()
+    port = RECEIVER_PORT
     with stack.submitter() as c:
         sub = c.post(
             "/v1/submissions", json={"text": "you idiot", "post_id": "hook-1", "callback_url": f"http://127.0.0.1:{port}/hook"}
@@ -257,7 +281,9 @@ def test_webhook_receiver_down_then_up(stack: Stack) -> None:
     assert verify(SECRET, body, header)
     t = header.split(",")[0].split("=")[1]
     expected = hmac.new(SECRET.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    assert header.endswith(f"v1={expected}")
+    # Mid-rotation: the current key's signature first, then the previous key's; a receiver with either accepts it.
+    assert header.split(",")[1] == f"v1={expected}" and len(header.split(",")) == 3
+    assert verify(PREVIOUS, body, header)
     payload = json.loads(body)
     assert payload["submission_id"] == sub["submission_id"] and payload["action"] == "hold"
     assert not verify("wrong-secret-000000000", body, header)

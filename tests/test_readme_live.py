@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 CLI = str(Path(sys.executable).parent / "moderation-service")
 CALLBACK_HOSTS = "forum.example.org"  # what the README's callback example starts the service with ...
-SECRET_FROM = "MODERATION_WEBHOOK_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(16))')"  # ... and its secret
+SECRET_FROM = "MODERATION_WEBHOOK_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')"  # ... and its secret
 
 
 @dataclass
@@ -59,7 +59,7 @@ class Stack:
 
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MODERATION_", "PROMETHEUS_"))}
-    secret = secrets.token_hex(16)
+    secret = secrets.token_hex(32)
     return {**env, "MODERATION_CALLBACK_ALLOWED_HOSTS": CALLBACK_HOSTS, "MODERATION_WEBHOOK_SECRET": secret, **extra}
 
 

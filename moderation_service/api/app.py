@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from moderation_service import bootstrap
 from moderation_service.api.compat import coral, perspective
-from moderation_service.api.middleware import BodyLimit, RequestLog
+from moderation_service.api.middleware import AuthFirst, BodyLimit, RequestLog
 from moderation_service.api.problems import install_problem_handlers
 from moderation_service.api.routes import escalations, health, moderate, rulebooks, signposting, submissions
 from moderation_service.api.state import AppState, services_of, state_of
@@ -65,7 +65,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None, se
     for module in (health, moderate, rulebooks, signposting, submissions, escalations, perspective, coral):
         app.include_router(module.router)
     app.include_router(console_router(Access(services_of, lambda request: state_of(request).keys)))
-    app.add_middleware(BodyLimit, limit=settings.api.max_body_bytes)
+    app.add_middleware(BodyLimit, limit=settings.api.max_body_bytes, read_timeout_s=settings.api.body_read_timeout_s)
+    app.add_middleware(AuthFirst)  # outside BodyLimit: a stranger's body is never read
     app.add_middleware(RequestLog, metrics=metrics)
 
     @app.get("/metrics", include_in_schema=False)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from moderation_service.api.state import state_of
 from moderation_service.keys import ApiKey
@@ -14,11 +15,13 @@ from moderation_service.service.scope import Scope
 __all__ = ["AdminKey", "ModerateKey", "ModeratorKey", "SubmitKey", "require", "scope_of"]
 
 
-def require(scope: str) -> Callable[[Request], ApiKey]:
-    def dependency(request: Request) -> ApiKey:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        bearer = token.strip() if scheme.lower() == "bearer" else None
+# Declares the scheme in the OpenAPI document; errors stay ours (401 problem+json), so it never raises itself.
+_BEARER = HTTPBearer(auto_error=False, description="an API key: `Authorization: Bearer msk_<id>_<secret>`")
+
+
+def require(scope: str) -> Callable[..., ApiKey]:
+    def dependency(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> ApiKey:
+        bearer = credentials.credentials.strip() if credentials is not None else None
         return state_of(request).keys.authenticate(bearer, scope)
 
     return dependency

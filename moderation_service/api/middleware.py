@@ -1,7 +1,8 @@
-"""ASGI middleware: a body-size limit applied before reading, and the per-request log and metrics."""
+"""ASGI middleware: authentication before the body is read, a body-size limit and read timeout, and the per-request log and metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -10,19 +11,22 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from moderation_service.api.problems import problem
+from moderation_service.errors import AuthError, ForbiddenError
 from moderation_service.metrics import Metrics
 
-__all__ = ["BodyLimit", "RequestLog"]
+__all__ = ["AuthFirst", "BodyLimit", "RequestLog"]
 
 log = logging.getLogger("moderation_service.requests")
 
 
 class BodyLimit:
-    """Refuse bodies over ``limit`` bytes with 413 before they are read into memory."""
+    """Refuse bodies over ``limit`` bytes with 413 (declared or chunked) before they are read into memory, and
+    answer 408 when a client stops sending its body for ``read_timeout_s`` (a slow client cannot hold a worker)."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, read_timeout_s: float = 30.0) -> None:
         self.app = app
         self.limit = limit
+        self.read_timeout_s = read_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -33,27 +37,68 @@ class BodyLimit:
             await self._refuse(scope, receive, send)
             return
         seen = 0
+        stopped: list[str] = []  # why the body read was cut short: "too_large" or "timeout"
 
         async def counted() -> Message:
             nonlocal seen
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.read_timeout_s)
+            except TimeoutError:
+                stopped.append("timeout")
+                raise _Stopped from None
             seen += len(message.get("body", b""))
             if seen > self.limit:
-                raise _TooLarge
+                stopped.append("too_large")
+                raise _Stopped
             return message
 
+        async def guarded(message: Message) -> None:
+            # Once the read was cut short, the app's own answer (FastAPI turns the error into a 400) is dropped.
+            if not stopped:
+                await send(message)
+
         try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
+            await self.app(scope, counted, guarded)
+        except _Stopped:
+            pass
+        if stopped and stopped[0] == "too_large":
             await self._refuse(scope, receive, send)
+        elif stopped:
+            response = problem(408, "request_timeout", "Request timeout", f"the body was not received within {self.read_timeout_s:g} s")
+            await response(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = problem(413, "body_too_large", "Body too large", f"request bodies are limited to {self.limit} bytes")
         await response(scope, receive, send)
 
 
-class _TooLarge(Exception):
+class _Stopped(Exception):
     pass
+
+
+class AuthFirst:
+    """Check the bearer key of every ``/v1`` request before its body is read or parsed: a stranger gets 401,
+    never a JSON parse error, and spends no parsing. The route's own dependency still checks the scope (403)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = getattr(getattr(scope.get("app"), "state", None), "moderation", None)
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/") or state is None:
+            await self.app(scope, receive, send)
+            return
+        header = dict(scope.get("headers", [])).get(b"authorization", b"").decode("latin-1")
+        kind, _, token = header.partition(" ")
+        try:
+            state.keys.authenticate(token.strip() if kind.lower() == "bearer" else None, "moderate")
+        except ForbiddenError:
+            pass  # a valid key: the route decides whether its scope fits
+        except AuthError as exc:
+            response = problem(401, "unauthorized", "Unauthorized", str(exc), headers={"WWW-Authenticate": "Bearer"})
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

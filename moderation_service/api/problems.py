@@ -26,10 +26,52 @@ from moderation_service.errors import (
     UnknownRulebookError,
 )
 
-__all__ = ["install_problem_handlers", "problem"]
+__all__ = ["API_PROBLEMS", "PROBLEM_JSON", "install_problem_handlers", "problem", "problem_responses"]
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
+
+
+_DESCRIPTIONS = {
+    400: "Invalid JSON (not UTF-8, malformed, or nested too deeply)",
+    401: "Missing or invalid API key",
+    403: "The key lacks the scope this route needs",
+    404: "No such resource, or unknown community (with the known ones)",
+    405: "Method not allowed (the Allow header lists the methods)",
+    408: "The request body was not received in time",
+    409: "post_id already submitted with other text",
+    413: "Body or text too long",
+    422: "The request does not match the schema, or an item is invalid",
+    503: "Redis is unreachable or not configured; retry after Retry-After seconds",
+}
+_PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "code": {"type": "string"},
+    },
+    "additionalProperties": True,
+}
+API_PROBLEMS = (400, 401, 403, 404, 405, 408, 413, 422, 503)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for a router: each error it can answer, as RFC 9457 problem+json (never plain JSON)."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        headers: dict[str, Any] = {}
+        if status == 401:
+            headers["WWW-Authenticate"] = {"schema": {"type": "string"}, "description": "Bearer"}
+        if status == 405:
+            headers["Allow"] = {"schema": {"type": "string"}, "description": "the allowed methods"}
+        if status == 503:
+            headers["Retry-After"] = {"schema": {"type": "string"}, "description": "seconds"}
+        out[status] = {"description": _DESCRIPTIONS[status], "content": {PROBLEM_JSON: {"schema": _PROBLEM_SCHEMA}}, "headers": headers}
+    return out
 
 
 def problem(status: int, code: str, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
@@ -111,7 +153,8 @@ def install_problem_handlers(app: FastAPI) -> None:
         # FastAPI raises a plain 400 only when it cannot parse the body (e.g. nesting too deep).
         codes = {400: "invalid_json", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
         code = codes.get(exc.status_code, "http_error")
-        return problem(exc.status_code, code, code.replace("_", " ").capitalize(), str(exc.detail))
+        # Keep the exception's headers: a 405 must say which methods are allowed (Allow).
+        return problem(exc.status_code, code, code.replace("_", " ").capitalize(), str(exc.detail), headers=dict(exc.headers or {}))
 
     @app.exception_handler(RecursionError)
     async def _too_deep(request: Request, exc: RecursionError) -> JSONResponse:

@@ -14,7 +14,8 @@ __all__ = ["AuthorFacts"]
 class AuthorFacts(BaseModel):
     """Facts a rule's ``author:`` condition tests; a rule for new accounts needs the account age."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # strict: counts are integers, never ``true`` or ``"3"`` quietly turned into one (the schema says integer).
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
     account_age_days: int | None = Field(default=None, ge=0, le=1_000_000)
     approved_posts: int | None = Field(default=None, ge=0, le=100_000_000)

@@ -13,8 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from moderation_service.core.author import AuthorFacts
 from moderation_service.core.pipeline import Post, is_blank
 
-__all__ = ["AuthorIn", "PostIn"]
+__all__ = ["NOT_BLANK", "AuthorIn", "PostIn"]
 
+# At least one character that ``str.isspace`` does not call white space: the schema says what ``is_blank`` refuses.
+NOT_BLANK = r"[^\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 # JSON may escape an unpaired UTF-16 surrogate ("\\ud800"); no encoder (RE2's included) accepts one.
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -32,7 +34,7 @@ class AuthorIn(AuthorFacts):
 
 
 class PostIn(_Strict):
-    text: str = Field(description="the post body")
+    text: str = Field(description="the post body (not only white space)", pattern=NOT_BLANK)
     title: str | None = None
     community: str | None = Field(default=None, max_length=64, description="selects the rulebook")
     locale: str | None = Field(default=None, max_length=35, description="BCP 47, e.g. en-GB; picks signposting")

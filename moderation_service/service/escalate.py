@@ -28,10 +28,14 @@ def record_escalation(
 
     It goes on ``tenant``'s queue, filed under the rulebook (community) the post was judged by.
     Best effort where the caller already holds the decision (sync route, Coral): with no store, or
-    the store down, it logs and returns None rather than fail the request. A queue job passes
-    ``best_effort=False``: the error fails the job, and the reaper runs it again.
+    the store down, it logs, counts ``moderation_escalations_unrecorded_total`` and returns None rather
+    than fail the request; the caller must then say so in its answer. ``best_effort=False`` raises
+    instead. (Queue jobs write their escalation with the decision, in ``Store.complete``.)
     """
-    if decision.action is not Action.escalate or services.store is None:
+    if decision.action is not Action.escalate:
+        return None
+    if services.store is None:
+        _unrecorded(services, "no_store")
         return None
     decision_id = decision_id or secrets.token_hex(12)
     try:
@@ -40,5 +44,12 @@ def record_escalation(
         if not best_effort:
             raise
         log.error("escalation not recorded: store unavailable", extra={"action": decision.action.value})
+        _unrecorded(services, "store_unavailable")
         return None
     return decision_id
+
+
+def _unrecorded(services: Services, reason: str) -> None:
+    """Counted, so an alert (EscalationNotRecorded) tells a person that the human queue missed one."""
+    if services.metrics is not None:
+        services.metrics.escalations_unrecorded.labels(reason=reason).inc()

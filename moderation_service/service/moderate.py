@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from moderation_service.core.decision import Decision
+from moderation_service.core.decision import Action, Decision
 from moderation_service.core.post import PostIn
 from moderation_service.errors import InputError, TextTooLongError
 from moderation_service.service.escalate import record_escalation
@@ -20,6 +20,11 @@ __all__ = ["Judged", "check_batch", "count_decision", "judge", "judge_parts", "m
 class Judged:
     decision: Decision
     decision_id: str | None  # set when the escalation was recorded (for feedback)
+
+    @property
+    def escalation_recorded(self) -> bool | None:
+        """For an escalation: whether it reached the human queue (False: no moderator will see it there)."""
+        return None if self.decision.action is not Action.escalate else self.decision_id is not None
 
 
 def check_batch(services: Services, posts: Sequence[PostIn], limit: int) -> None:

@@ -1,16 +1,16 @@
-"""Moderate a queued submission (the RQ job's body): claim, judge, store once, escalate, schedule the webhook."""
+"""Moderate a queued submission (the RQ job's body): claim, judge, then store the decision, its escalation and its webhook at once."""
 
 from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 
-from moderation_service.core.decision import Action, Decision
+from moderation_service.core.decision import Decision
 from moderation_service.errors import StoreUnavailable
-from moderation_service.service.escalate import record_escalation
 from moderation_service.service.moderate import count_decision, judge
-from moderation_service.service.notify import schedule_webhook
+from moderation_service.service.notify import release_due_webhooks
 from moderation_service.service.parts import Services
 from moderation_service.store import QueuedDecision, Store
 
@@ -62,12 +62,10 @@ def moderate_queued(services: Services, submission_id: str, attempt: int) -> str
         return "failed"
     _count(services, "finished")
     stored = QueuedDecision(**dict(decision), submission_id=submission_id, post_id=body.post_id)
-    if store.complete(stored):
+    # The outbox: decision, escalation and first webhook in one atomic step (a crash cannot keep one without the others).
+    if store.complete(stored, webhook=bool(body.callback_url)):
         count_decision(services, decision)  # once per post, even when a re-run judged it again
-        # Not best effort here: if the store is down the job fails and the reaper runs it again.
-        owner = store.owner(submission_id) if decision.action is Action.escalate else None
-        tenant = owner[0] if owner else "default"
-        record_escalation(services, decision, post_id=body.post_id, decision_id=submission_id, best_effort=False, tenant=tenant)
         if body.callback_url:
-            schedule_webhook(services, submission_id, 1)
+            with contextlib.suppress(StoreUnavailable):
+                release_due_webhooks(services, time.time())  # now rather than at the reaper's next tick
     return decision.action.value

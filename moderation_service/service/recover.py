@@ -2,7 +2,8 @@
 
 One pass (``reap``) re-queues submissions whose lease ran out (worker killed, job hung) and queued
 submissions whose job is missing, up to ``max_attempts``, then marks them failed with the reason;
-and it releases webhook retries that are due. A short lock in the store lets one worker act per tick.
+and it releases webhook retries that are due, and has the AOF rewritten when that is due. A short
+lock in the store lets one worker act per tick.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 from moderation_service.service.notify import release_due_webhooks
 from moderation_service.service.parts import Services
+from moderation_service.service.retention import rewrite_aof_when_due
 from moderation_service.service.submit import enqueue_attempt
 from moderation_service.store import SubmissionStatus
 
@@ -72,3 +74,4 @@ def reap(services: Services, tally: Reaped, interval_s: float) -> None:
     for sub_id in store.stale_pending(now - services.queue_settings.requeue_stale_after_s):
         _check_queued(services, sub_id)
     release_due_webhooks(services, now)
+    rewrite_aof_when_due(services)

@@ -7,12 +7,12 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
+from moderation_service.callbacks import check_callback_url
 from moderation_service.errors import InputError, NotFoundError, StoreUnavailable
 from moderation_service.service.moderate import check_batch
 from moderation_service.service.parts import Services
 from moderation_service.service.scope import community_of, require_communities
 from moderation_service.store import Scope, Submission, SubmissionIn
-from moderation_service.webhooks import check_callback_url
 
 __all__ = ["Accepted", "accept_batch", "accept_submission", "enqueue_attempt", "submission_status"]
 
@@ -33,16 +33,10 @@ def enqueue_attempt(services: Services, submission_id: str, attempt: int) -> Non
 
 def _check(services: Services, item: SubmissionIn) -> None:
     if item.callback_url:
-        check_callback_url(item.callback_url, services.webhooks.callback_allowed_hosts)
+        check_callback_url(item.callback_url, services.webhooks.callback_allowed_hosts, services.webhooks.callback_allowed_networks)
 
 
-def accept_submission(services: Services, key_id: str, item: SubmissionIn, scope: Scope | None = None) -> Accepted:
-    """Store the submission under the scope's tenant (idempotent per key and post_id) and queue its first attempt."""
-    scope = scope or Scope()
-    services.pipeline.check(item.to_post())
-    require_communities(services, scope, [item])
-    _check(services, item)
-    sub_id, created = services.require_store().create_submission(key_id, item, scope.tenant, community_of(services, item))
+def _accepted(services: Services, item: SubmissionIn, sub_id: str, created: bool) -> Accepted:
     if created:
         try:
             enqueue_attempt(services, sub_id, 1)
@@ -52,17 +46,30 @@ def accept_submission(services: Services, key_id: str, item: SubmissionIn, scope
     return Accepted(submission_id=sub_id, post_id=item.post_id, status_url=f"/v1/submissions/{sub_id}", created=created)
 
 
+def accept_submission(services: Services, key_id: str, item: SubmissionIn, scope: Scope | None = None) -> Accepted:
+    """Store the submission under the scope's tenant (idempotent per key and post_id) and queue its first attempt."""
+    scope = scope or Scope()
+    services.pipeline.check(item.to_post())
+    require_communities(services, scope, [item])
+    _check(services, item)
+    sub_id, created = services.require_store().create_submission(key_id, item, scope.tenant, community_of(services, item))
+    return _accepted(services, item, sub_id, created)
+
+
 def accept_batch(services: Services, key_id: str, items: Sequence[SubmissionIn], scope: Scope | None = None) -> list[Accepted]:
-    """The whole batch is checked first (same rules as the sync batch), then each item accepted in order."""
+    """All or nothing: the batch is checked (as the sync batch is), then stored under the scope's tenant in one atomic step."""
     scope = scope or Scope()
     check_batch(services, items, services.api.max_submission_batch)
     require_communities(services, scope, items)
     for index, item in enumerate(items):
         try:
+            services.pipeline.rulebooks.get(item.community)
             _check(services, item)
         except InputError as exc:
             raise InputError(f"items[{index}]: {exc}") from exc
-    return [accept_submission(services, key_id, item, scope) for item in items]
+    communities = [community_of(services, item) for item in items]
+    stored = services.require_store().create_submissions(key_id, list(items), scope.tenant, communities)
+    return [_accepted(services, item, sub_id, created) for item, (sub_id, created) in zip(items, stored, strict=True)]
 
 
 def submission_status(services: Services, submission_id: str, scope: Scope | None = None) -> Submission:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 __all__ = [
+    "AOF_REWRITE_TURN",
     "AUDIT",
     "DECISIONS_STORED",
     "ESCALATIONS_ACKED",
@@ -39,6 +40,7 @@ AUDIT = PREFIX + "audit"
 DECISIONS_STORED = PREFIX + "stats:decisions_stored"
 REAPER_LOCK = PREFIX + "reaper:lock"
 KEYS_REVOKED = PREFIX + "keys:revoked"  # API key id -> when it was revoked (every process reads it)
+AOF_REWRITE_TURN = PREFIX + "aof:rewrite"  # held for one rewrite interval by the worker that asked Redis to rewrite
 
 
 def submission(sub_id: str) -> str:

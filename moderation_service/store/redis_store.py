@@ -18,7 +18,7 @@ from typing import Any
 
 import redis
 
-from moderation_service.core.decision import Decision, Priority
+from moderation_service.core.decision import Action, Decision, Priority
 from moderation_service.errors import IdempotencyConflict, StoreUnavailable
 from moderation_service.store import keys, scripts
 from moderation_service.store.rows import (
@@ -63,6 +63,11 @@ def _categories(raw: str) -> list[str]:
     return [c for c in raw.split(",") if c]  # written by versions before the JSON form; read, never written
 
 
+def _decision(raw: bytes) -> Decision:
+    """An escalation's decision: a queued one is stored with its ids (written with it in ``complete``)."""
+    return QueuedDecision.model_validate_json(raw) if b'"submission_id"' in raw else Decision.model_validate_json(raw)
+
+
 def _now() -> str:
     return f"{time.time():.6f}"
 
@@ -73,6 +78,7 @@ class Store:
         self.text_ttl_s = text_ttl_s
         self.record_ttl_s = record_ttl_s
         self._create = client.register_script(scripts.CREATE)
+        self._create_many = client.register_script(scripts.CREATE_MANY)
         self._claim = client.register_script(scripts.CLAIM)
         self._complete = client.register_script(scripts.COMPLETE)
         self._requeue = client.register_script(scripts.REQUEUE)
@@ -111,6 +117,28 @@ class Store:
             raise IdempotencyConflict(f"post_id was already submitted with different text (submission {existing_id})")
         return existing_id, False
 
+    def create_submissions(
+        self, key_id: str, bodies: list[SubmissionIn], tenant: str = "default", communities: list[str] | None = None
+    ) -> list[tuple[str, bool]]:
+        """A batch under the key's tenant, all or nothing: (submission id, created) per item, or IdempotencyConflict with nothing stored."""
+        names = [keys.PENDING, keys.AUDIT]
+        args: list[str | int] = [self.record_ttl_s, key_id, _now(), self.text_ttl_s, tenant]
+        for body, community in zip(bodies, communities or [""] * len(bodies), strict=True):
+            sub_id = secrets.token_hex(12)
+            names += [keys.idempotency(key_id, body.post_id), keys.submission(sub_id), keys.text(sub_id)]
+            args += [sub_id, text_hash(body), body.post_id, body.callback_url or "", body.model_dump_json(), community]
+        result = self._call(self._create_many, keys=names, args=args)
+        if isinstance(result, bytes):
+            _, index, existing_id = result.decode().split("|")
+            raise IdempotencyConflict(
+                f"items[{index}]: post_id was already submitted with different text (submission {existing_id}); nothing was stored"
+            )
+        out = []
+        for entry in result:
+            created, _, sub_id = entry.decode().rpartition("|")
+            out.append((sub_id, created == "new"))
+        return out
+
     def get(self, sub_id: str) -> Submission | None:
         raw = self._call(self.redis.hgetall, keys.submission(sub_id))
         if not raw:
@@ -147,11 +175,23 @@ class Store:
         """Heartbeat of a running job: only a job that stops beating is re-queued."""
         self._call(self.redis.zadd, keys.LEASES, {sub_id: time.time() + lease_s}, xx=True)
 
-    def complete(self, decision: QueuedDecision) -> bool:
-        """Store the decision once; True only for the call that stored it."""
+    def complete(self, decision: QueuedDecision, *, webhook: bool = False) -> bool:
+        """Store the decision once, with its escalation and its first webhook delivery, in one atomic step (the outbox).
+
+        True only for the call that stored it. A worker that dies right after cannot lose the
+        escalation or the webhook: they were written with the decision, or nothing was. The webhook
+        waits in the due set (already due) until the reaper, or the caller, hands it to the queue.
+        """
         sub_id = decision.submission_id
+        tenant = (self._call(self.redis.hget, keys.submission(sub_id), "tenant") or b"default").decode()  # never changes
         names = [keys.submission(sub_id), keys.LEASES, keys.PENDING, keys.DECISIONS_STORED, keys.AUDIT]
-        args = [decision.model_dump_json(), _now(), decision.action.value, sub_id]
+        names += [keys.escalation(sub_id), keys.ESCALATIONS_OPEN, keys.WEBHOOKS_DUE, keys.tenant_escalations(tenant, "open")]
+        escalated = decision.action is Action.escalate
+        priority = (decision.priority or Priority.normal).value if escalated else ""
+        categories = json.dumps(sorted({r.category for r in decision.reasons}))
+        due = WebhookDue(submission_id=sub_id, attempt=1).model_dump_json() if webhook else ""
+        args: list[str | int] = [decision.model_dump_json(), _now(), decision.action.value, sub_id, priority]
+        args += [decision.post_id or "", categories, self.record_ttl_s, due, tenant, decision.rulebook.name]
         return bool(self._call(self._complete, keys=names, args=args))
 
     def requeue(self, sub_id: str, max_attempts: int, reason: str) -> int:
@@ -182,6 +222,20 @@ class Store:
     def take_reaper_turn(self, hold_ms: int) -> bool:
         """A short lock, so one reaper among all workers acts per tick."""
         return bool(self._call(self.redis.set, keys.REAPER_LOCK, "1", nx=True, px=hold_ms))
+
+    # --- text on disk ---------------------------------------------------------------------------
+    def take_aof_rewrite_turn(self, interval_s: int) -> bool:
+        """True for the one process (of all workers) whose turn it is to have the AOF rewritten this interval."""
+        return bool(self._call(self.redis.set, keys.AOF_REWRITE_TURN, "1", nx=True, ex=interval_s))
+
+    def rewrite_aof(self) -> bool:
+        """Ask Redis to rewrite its append-only file (BGREWRITEAOF): the new file holds only live keys, so the text of
+        expired submissions leaves the disk. False when Redis refused (AOF off, command renamed by a managed service)."""
+        try:
+            self._call(self.redis.bgrewriteaof)
+        except redis.ResponseError as exc:
+            return "already in progress" in str(exc)
+        return True
 
     # --- webhooks ------------------------------------------------------------------------------
     def schedule_webhook(self, due_item: WebhookDue, due: float) -> None:
@@ -257,7 +311,7 @@ class Store:
         for decision_id in ids:
             pipe.hget(keys.escalation(decision_id), "decision")
         raws = self._call(pipe.execute) if ids else []
-        return {i: Decision.model_validate_json(raw) for i, raw in zip(ids, raws, strict=True) if raw}
+        return {i: _decision(raw) for i, raw in zip(ids, raws, strict=True) if raw}
 
     def decisions_for_feedback(self, ids: list[str]) -> dict[str, Decision]:
         """The decisions verdicts were given on: kept with the escalation, else with the submission."""

@@ -77,10 +77,12 @@ class HeadsConfig:
     dev_share: float = 0.2
     medical_negatives: int = 2000
     everyday_negatives: int = 4000
-    epochs: int = 400
-    learning_rate: float = 0.01
-    weight_decay: float = 1e-4
-    version: str = "1.0.0"
+    epochs: int = 300
+    learning_rate: float = 0.003
+    weight_decay: float = 0.01
+    hidden: int = 256  # one shared hidden layer; 0 trains linear heads (1.0.0)
+    dropout: float = 0.2
+    version: str = "1.1.0"
 
 
 @dataclass
@@ -196,28 +198,56 @@ def _padded(vectors: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
     return x, mask
 
 
-def _post_logits(x: torch.Tensor, mask: torch.Tensor, linear: torch.nn.Linear) -> torch.Tensor:
-    logits: torch.Tensor = linear(x)  # (posts, windows, labels)
+def _post_logits(x: torch.Tensor, mask: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
+    logits: torch.Tensor = model(x)  # (posts, windows, labels)
     pooled: torch.Tensor = logits.masked_fill(~mask.unsqueeze(-1), float("-inf")).max(dim=1).values
     return pooled
 
 
-def fit(vectors: list[np.ndarray], targets: np.ndarray, cfg: HeadsConfig) -> torch.nn.Linear:
-    """Full-batch logistic heads with max-over-windows pooling; rare dimensions weighted up."""
+def fit(vectors: list[np.ndarray], targets: np.ndarray, cfg: HeadsConfig) -> torch.nn.Sequential:
+    """Full-batch heads (one shared hidden layer) with max-over-windows pooling; rare dimensions weighted up."""
     torch.manual_seed(cfg.seed)
     x, mask = _padded(vectors)
     y = torch.from_numpy(targets)
-    linear = torch.nn.Linear(x.shape[-1], y.shape[1])
+    model = _heads_module(x.shape[-1], y.shape[1], cfg)
     positives = y.sum(0).clamp(min=1.0)
     pos_weight = ((len(y) - positives) / positives).clamp(max=20.0)
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
-    optimiser = torch.optim.Adam(linear.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    model.train()
     for _ in range(cfg.epochs):
         optimiser.zero_grad()
-        loss = loss_fn(_post_logits(x, mask, linear), y)
+        loss = loss_fn(_post_logits(x, mask, model), y)
         loss.backward()
         optimiser.step()
-    return linear
+    model.eval()
+    return model
+
+
+def _heads_module(dim: int, labels: int, cfg: HeadsConfig) -> torch.nn.Sequential:
+    if not cfg.hidden:
+        return torch.nn.Sequential(torch.nn.Linear(dim, labels))
+    return torch.nn.Sequential(
+        torch.nn.Dropout(cfg.dropout),
+        torch.nn.Linear(dim, cfg.hidden),
+        torch.nn.GELU(approximate="tanh"),
+        torch.nn.Dropout(cfg.dropout),
+        torch.nn.Linear(cfg.hidden, labels),
+    )
+
+
+def _layers(model: torch.nn.Sequential) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray, np.ndarray]:
+    """(hidden weights, hidden bias, output weights, output bias) as the run-time RiskHeads holds them."""
+    linears = [_numpy(m.weight).T for m in model if isinstance(m, torch.nn.Linear)]
+    biases = [_numpy(m.bias) for m in model if isinstance(m, torch.nn.Linear)]
+    if len(linears) == 1:
+        return None, None, linears[0], biases[0]
+    return linears[0], biases[0], linears[1], biases[1]
+
+
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    out: np.ndarray = tensor.detach().numpy().astype(np.float32)
+    return out
 
 
 def operating_point(labels: np.ndarray, probs: np.ndarray, precision: float) -> tuple[float, bool]:
@@ -249,9 +279,9 @@ def train_risk_heads(cfg: HeadsConfig, progress: Callable[[str], None] = _stderr
     cache = cfg.cache_dir / "risk-head-embeddings" / classifier.version
     train_vectors = embed(classifier, [p.text for p in split.train], cache, progress)
     dev_vectors = embed(classifier, [p.text for p in split.dev], cache, progress)
-    linear = fit(train_vectors, _targets(split.train), cfg)
+    model = fit(train_vectors, _targets(split.train), cfg)
     with torch.no_grad():
-        dev_logits = _post_logits(*_padded(dev_vectors), linear).numpy().astype(np.float64)
+        dev_logits = _post_logits(*_padded(dev_vectors), model).numpy().astype(np.float64)
     dev_targets = _targets(split.dev)
     calibration_a, calibration_b, points, supporting, metrics = [], [], {}, {}, {}
     for col, label in enumerate(LABELS):
@@ -264,11 +294,14 @@ def train_risk_heads(cfg: HeadsConfig, progress: Callable[[str], None] = _stderr
         lower = operating_point(dev_targets[:, col], probs, SUPPORTING_PRECISION.get(label, DEFAULT_SUPPORTING_PRECISION))[0]
         supporting[label] = min(threshold, lower)
         metrics[label] = {**binary_metrics(dev_targets[:, col], probs, threshold), "precision_target_met": met}
+    hidden_weights, hidden_bias, weights, bias = _layers(model)
     heads = RiskHeads(
         version=cfg.version,
         labels=LABELS,
-        weights=linear.weight.detach().numpy().T.astype(np.float32),
-        bias=linear.bias.detach().numpy().astype(np.float32),
+        weights=weights,
+        bias=bias,
+        hidden_weights=hidden_weights,
+        hidden_bias=hidden_bias,
         calibration_a=np.array(calibration_a, dtype=np.float32),
         calibration_b=np.array(calibration_b, dtype=np.float32),
         operating_points=points,
@@ -276,6 +309,14 @@ def train_risk_heads(cfg: HeadsConfig, progress: Callable[[str], None] = _stderr
     )
     meta: dict[str, object] = {
         "encoder": classifier.version,
+        "architecture": {
+            "hidden": cfg.hidden,
+            "activation": "gelu-tanh" if cfg.hidden else None,
+            "dropout": cfg.dropout,
+            "epochs": cfg.epochs,
+            "learning_rate": cfg.learning_rate,
+            "weight_decay": cfg.weight_decay,
+        },
         "precision_target": {label: PRECISION_TARGET.get(label, DEFAULT_PRECISION) for label in LABELS},
         "supporting_precision": {label: SUPPORTING_PRECISION.get(label, DEFAULT_SUPPORTING_PRECISION) for label in LABELS},
         "data_files_sha256": split.files,

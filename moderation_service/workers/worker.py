@@ -37,7 +37,9 @@ def run_worker(settings: Settings, burst: bool = False, name: str | None = None)
     reaper.start()
     if settings.queue.worker_metrics_port is not None:
         # Workers on other machines than the API are scraped here (in multiprocess mode: all local processes).
-        start_http_server(settings.queue.worker_metrics_port, addr="0.0.0.0", registry=scrape_registry(ctx.registry))
+        # Loopback unless MODERATION_WORKER_METRICS_HOST opens it (e.g. inside a private container network).
+        port, host = settings.queue.worker_metrics_port, settings.queue.worker_metrics_host
+        start_http_server(port, addr=host, registry=scrape_registry(ctx.registry))
     queue = ctx.services.require_queue()
     log.info("worker ready")  # rulebooks, grammars and models are loaded: jobs start now
     try:

@@ -5,17 +5,18 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import JSONResponse
 
 from moderation_service.api.auth import ModeratorKey, scope_of
+from moderation_service.api.routing import v1_router
 from moderation_service.api.state import services_of
 from moderation_service.service import FeedbackIn
 from moderation_service.service.feedback import acked_escalations, acknowledge, open_escalations, record_feedback
 
 __all__ = ["EscalationStatus", "router"]
 
-router = APIRouter(prefix="/v1", tags=["escalations"])
+router = v1_router("/v1", "escalations")
 
 
 class EscalationStatus(StrEnum):

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
 from moderation_service.api.auth import ModerateKey, scope_of
+from moderation_service.api.routing import v1_router
 from moderation_service.api.schemas import BatchRequest, BatchResponse, ModerateRequest, ModerationResult
 from moderation_service.api.state import services_of
 from moderation_service.service.moderate import Judged, check_batch, moderate_now
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1", tags=["moderate"])
+router = v1_router("/v1", "moderate")
 
 
 def _result(judged: Judged, post_id: str | None) -> ModerationResult:
-    return ModerationResult(**dict(judged.decision), post_id=post_id, decision_id=judged.decision_id)
+    return ModerationResult(
+        **dict(judged.decision), post_id=post_id, decision_id=judged.decision_id, escalation_recorded=judged.escalation_recorded
+    )
 
 
 @router.post("/moderate", response_model=ModerationResult, response_model_exclude_none=False)

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from moderation_service.api.auth import AdminKey, ModerateKey
+from moderation_service.api.routing import v1_router
 from moderation_service.api.state import services_of
 from moderation_service.service import rulebooks as service
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/rulebooks", tags=["rulebooks"])
+router = v1_router("/v1/rulebooks", "rulebooks")
 
 
 @router.get("")

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 
 from moderation_service.api.auth import ModerateKey
+from moderation_service.api.routing import v1_router
 from moderation_service.api.state import services_of
 from moderation_service.service import Signposting
 from moderation_service.service import rulebooks as service
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1", tags=["signposting"])
+router = v1_router("/v1", "signposting")
 
 
 @router.get("/signposting", response_model=Signposting)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from moderation_service.api.auth import SubmitKey, scope_of
+from moderation_service.api.routing import v1_router
 from moderation_service.api.schemas import SubmissionBatch
 from moderation_service.api.state import services_of
 from moderation_service.service import SubmissionIn, SubmissionStatus
@@ -20,14 +21,14 @@ from moderation_service.service.submit import Accepted, accept_batch, accept_sub
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/submissions", tags=["submissions"])
+router = v1_router("/v1/submissions", "submissions", 409)
 
 
 def _view(accepted: Accepted) -> dict[str, Any]:
     return {**accepted.model_dump(exclude={"created"}), "status": "queued" if accepted.created else "existing"}
 
 
-@router.post("", status_code=202)
+@router.post("", status_code=202, responses={200: {"description": "the same post_id and text again: the existing submission"}})
 def submit(body: SubmissionIn, request: Request, key: SubmitKey) -> JSONResponse:
     accepted = accept_submission(services_of(request), key.id, body, scope_of(key))
     return JSONResponse(_view(accepted), status_code=202 if accepted.created else 200)

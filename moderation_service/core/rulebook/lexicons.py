@@ -11,10 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import date
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from moderation_service.core.normalise import normalise
+from moderation_service.core.rulebook.paths import find_confined, is_plain_reference, search_folders
 from moderation_service.core.rulebook.schema import Rule, Terms, Unless
 from moderation_service.core.rulebook.yaml_lines import LocatedYaml, read_located_yaml
 from moderation_service.errors import Problem, RulebookError
@@ -66,17 +68,35 @@ def expand(regex: str, lexicons: Mapping[str, tuple[str, ...]]) -> str:
     return _REF.sub(lambda m: _alternation(lexicons[m.group(1)]), regex)
 
 
-def load_lexicons(doc: LocatedYaml, entries: Mapping[str, str | tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
-    """A rulebook's ``lexicons:``, files read relative to the rulebook; every problem is reported at once."""
+def _lexicon_problems(doc: LocatedYaml, exc: ValidationError) -> list[Problem]:
+    """Where a lexicon file is wrong, by line and known field only: its unknown keys are its own text, not repeated."""
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        loc = tuple(error["loc"])
+        known = bool(loc) and loc[0] in LexiconFile.model_fields
+        where = ".".join(str(p) for p in loc) if known else "(file)"
+        problems.append(doc.problem(loc, f"{where}: {error['msg']}"))
+    return problems
+
+
+def load_lexicons(
+    doc: LocatedYaml, entries: Mapping[str, str | tuple[str, ...]], rules_dir: Path | None = None
+) -> dict[str, tuple[str, ...]]:
+    """A rulebook's ``lexicons:``, files found beside the rulebook or in the rules folder (never outside them)."""
     out: dict[str, tuple[str, ...]] = {}
     problems: list[Problem] = []
+    folders = search_folders(doc.path, rules_dir)
     for name, entry in entries.items():
         if not isinstance(entry, str):
             out[name] = entry
             continue
-        path = (doc.path.parent / entry).resolve()
-        if not path.is_file():
-            problems.append(doc.problem(("lexicons", name), f"lexicon file not found: {entry}"))
+        if not is_plain_reference(entry):
+            message = f"a lexicon must name a file in the rules folder (e.g. 'lexicons/insults.yaml'), not a path: {entry!r}"
+            problems.append(doc.problem(("lexicons", name), message))
+            continue
+        path = find_confined(entry, folders)
+        if path is None:
+            problems.append(doc.problem(("lexicons", name), f"lexicon file not found in the rules folder: {entry}"))
             continue
         try:
             lex_doc = read_located_yaml(path)
@@ -84,9 +104,7 @@ def load_lexicons(doc: LocatedYaml, entries: Mapping[str, str | tuple[str, ...]]
         except RulebookError as exc:
             problems += exc.problems
         except ValidationError as exc:
-            for error in exc.errors(include_input=False, include_url=False):
-                loc = tuple(error["loc"])
-                problems.append(lex_doc.problem(loc, f"{'.'.join(str(p) for p in loc) or '(file)'}: {error['msg']}"))
+            problems += _lexicon_problems(lex_doc, exc)
     for name, terms in out.items():
         for term in terms:
             try:

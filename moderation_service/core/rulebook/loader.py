@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from moderation_service.core.decision import Action
 from moderation_service.core.rulebook.lexicons import expand_rules, load_lexicons
 from moderation_service.core.rulebook.matcher import RuleMatcher, phrase_pattern, regex_error
+from moderation_service.core.rulebook.paths import find_confined, is_plain_reference, search_folders
 from moderation_service.core.rulebook.schema import Category, CrisisPolicy, Outcome, Rule, RuleFile, RuleTest, Threshold
 from moderation_service.core.rulebook.yaml_lines import LocatedYaml, read_located_yaml
 from moderation_service.errors import Problem, RulebookError
@@ -204,16 +205,14 @@ def _extended_path(doc: LocatedYaml, path: Path, extends: str, rules_dir: Path |
     Never a path out of those folders (no ``..``, no absolute path, no link leading outside): a rule
     file must not be able to read arbitrary YAML on the server.
     """
-    ref = PurePosixPath(extends)
-    if not extends.strip() or ref.is_absolute() or ".." in ref.parts or "\\" in extends or extends.startswith("~"):
+    if not is_plain_reference(extends):
         message = f"extends must name a rulebook in the rules folder (e.g. 'extends: peer-support'), not a path: {extends!r}"
         raise RulebookError([doc.problem(("extends",), message)])
-    name = extends if ref.suffix in (".yaml", ".yml") else f"{extends}.yaml"
-    folders = list(dict.fromkeys(f.resolve() for f in [path.parent, *([rules_dir] if rules_dir is not None else [])]))
-    for folder in folders:
-        candidate = (folder / name).resolve()
-        if candidate.is_relative_to(folder) and candidate.is_file():
-            return candidate
+    name = extends if PurePosixPath(extends).suffix in (".yaml", ".yml") else f"{extends}.yaml"
+    folders = search_folders(path, rules_dir)
+    found = find_confined(name, folders)
+    if found is not None:
+        return found
     where = " or ".join(str(f) for f in folders)
     raise RulebookError([doc.problem(("extends",), f"extended rulebook {extends!r} not found in {where}")])
 
@@ -246,7 +245,7 @@ def _resolve(
         rules = [r for r in parent_rules if r.id not in file.disable]
     elif file.disable:
         raise RulebookError([doc.problem(("disable",), "disable only makes sense with extends")])
-    lexicons = {**lexicons, **load_lexicons(doc, file.lexicons)}
+    lexicons = {**lexicons, **load_lexicons(doc, file.lexicons, rules_dir)}
     file = file.model_copy(update={"rules": expand_rules(doc, file.rules, lexicons)})
     categories = {**categories, **file.categories}
     thresholds = {**thresholds, **file.thresholds}
