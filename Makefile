@@ -21,6 +21,7 @@ run: install
 ## Install and run the linters and the whole test suite.
 test: install
 	scripts/system-deps --test
+	scripts/browser-deps
 	scripts/lint
 	$(BIN)/python -m pytest
 

@@ -23,11 +23,12 @@ from moderation_service.core.rulebook.loader import load_rulebook
 from moderation_service.core.rulebook.registry import RulebookSet
 from moderation_service.core.signposting import SignpostDirectory, load_directory
 from moderation_service.errors import ConfigError
-from moderation_service.keys import KeyStore
+from moderation_service.keys import KeyStore, LiveKeys
 from moderation_service.metrics import Metrics, create_metrics
 from moderation_service.service.parts import Services
 from moderation_service.service.rulebooks import publish_versions
 from moderation_service.store import JobQueue, Store, connect
+from moderation_service.store.console import ConsoleSessions
 
 __all__ = [
     "build_classifiers",
@@ -49,8 +50,7 @@ def load_settings() -> Settings:
     return Settings()
 
 
-def load_keys(settings: Settings) -> KeyStore:
-    """Keys from the keys file and/or the env var; refuse to run with none."""
+def _read_keys(settings: Settings) -> KeyStore:
     text = settings.api.api_keys
     keys_file = settings.api.api_keys_file
     if keys_file is not None:
@@ -58,7 +58,23 @@ def load_keys(settings: Settings) -> KeyStore:
             text += "\n" + keys_file.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"cannot read API keys file {keys_file}: {exc.strerror}") from exc
-    keys = KeyStore.from_lines(text, source=str(keys_file or "MODERATION_API_KEYS"))
+    return KeyStore.from_lines(text, source=str(keys_file or "MODERATION_API_KEYS"))
+
+
+def _file_fingerprint(path: Path | None) -> object:
+    """What changes when the keys file is edited (rewritten, appended, replaced)."""
+    if path is None:
+        return None
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+
+def load_keys(settings: Settings) -> LiveKeys:
+    """Keys from the keys file and/or the env var, re-read when the file changes; refuse to run with none."""
+    keys = LiveKeys(lambda: _read_keys(settings), lambda: _file_fingerprint(settings.api.api_keys_file))
     if not len(keys):
         raise ConfigError("no API keys configured: set MODERATION_API_KEYS_FILE (see `moderation-service keys create`)")
     return keys
@@ -167,6 +183,7 @@ def build_services(settings: Settings, metrics: Metrics | None = None, pipeline:
         metrics=metrics,
         store=store,
         queue=queue,
+        console=None if client is None else ConsoleSessions(client, settings.api.console_idle_timeout_s, settings.api.console_max_age_s),
     )
     publish_versions(services)
     return services

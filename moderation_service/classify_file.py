@@ -1,4 +1,5 @@
-"""Batch moderation of a JSON-lines file: same Decision as the API, in input order, through the service layer."""
+"""Batch moderation of a JSON-lines file: same Decision as the API, in input order, through the service layer;
+and a draft rulebook replayed over such a file (``rules replay``)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ from typing import IO
 from pydantic import ConfigDict, ValidationError
 from rich.console import Console
 
-from moderation_service.bootstrap import build_services
+from moderation_service.bootstrap import build_crisis, build_pipeline, build_services
 from moderation_service.config import Settings
 from moderation_service.errors import ModerationError
 from moderation_service.service import PostIn, Services
+from moderation_service.service.drafts import draft_from_text
 from moderation_service.service.moderate import judge
+from moderation_service.service.replay import ReplayReport, replay
 
-__all__ = ["classify_lines"]
+__all__ = ["classify_lines", "read_corpus", "replay_file"]
 
 
 class _Line(PostIn):
@@ -31,8 +34,6 @@ class _Line(PostIn):
 
 def _services(settings: Settings, rulebook: str | None) -> tuple[Services, str | None]:
     """The parts, and the community name to use for every line (None: each line's own)."""
-    from moderation_service.bootstrap import build_crisis, build_pipeline
-
     # Grammars compiled now: a background warm-up still running in native code when a short run exits aborts the process.
     crisis = build_crisis(settings.rules.rules_dir, warm_in_background=False)
     rule_file = Path(rulebook) if rulebook and Path(rulebook).is_file() else None
@@ -120,3 +121,35 @@ def classify_lines(settings: Settings, input: Path, output: Path | None, ruleboo
         highlight=False,
     )
     return bad
+
+
+def read_corpus(services: Services, input: Path, err: Console) -> tuple[list[tuple[str, PostIn]], int]:
+    """Valid lines as (id, post) for a rule replay; malformed lines reported by file and line, and counted."""
+    posts: list[tuple[str, PostIn]] = []
+    bad = 0
+    for number, raw in enumerate(input.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            item = _Line.model_validate_json(raw)
+            services.pipeline.check(item.to_post())
+        except ValidationError as exc:
+            bad += 1
+            err.print(f"{input}:{number}: skipped: {_why(exc)}", markup=False, highlight=False)
+            continue
+        except ModerationError as exc:
+            bad += 1
+            err.print(f"{input}:{number}: skipped: {exc}", markup=False, highlight=False)
+            continue
+        posts.append((str(item.id), PostIn(**item.model_dump(exclude={"id"}))))
+    return posts, bad
+
+
+def replay_file(settings: Settings, draft_path: Path, corpus: Path, err: Console) -> tuple[ReplayReport, int]:
+    """The draft rule file replayed over a JSON-lines corpus against the live rulebooks; (report, lines skipped)."""
+    crisis = build_crisis(settings.rules.rules_dir, warm_in_background=False)
+    services = build_services(settings, pipeline=build_pipeline(settings, crisis=crisis))
+    # Read as if it were in the live rules folder (as the console does), so lexicons and extends resolve the same.
+    draft = draft_from_text(services, draft_path.read_text(encoding="utf-8"), str(draft_path))
+    posts, bad = read_corpus(services, corpus, err)
+    return replay(services, draft, posts), bad

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,8 +19,8 @@ from rich.table import Table
 from moderation_service.bootstrap import load_settings
 from moderation_service.cli_checks import CliError
 from moderation_service.config import Settings
-from moderation_service.errors import ConfigError, ModerationError, RulebookError
-from moderation_service.keys import SCOPES, generate_key
+from moderation_service.errors import ConfigError, ModerationError, RulebookError, StoreUnavailable
+from moderation_service.keys import DEFAULT_TENANT, SCOPES, KeyStore, format_time, generate_key, parse_time, revoke_line
 
 __all__ = ["app", "main"]
 
@@ -123,7 +124,10 @@ def run(
         dev_key = development_key(data_dir)
         settings = settings.model_copy(update={"api": settings.api.model_copy(update={"api_keys_file": dev_key.keys_file.resolve()})})
     watch = StartupWatch(expected=1 + workers)  # the API once its grammars are compiled; each worker once it is ready
-    lines = [f"ready: API on http://{host}:{port}, {workers} worker(s), Redis port {redis_port} (data in {data_dir}); Ctrl-C stops all"]
+    lines = [
+        f"ready: API on http://{host}:{port}, {workers} worker(s), Redis port {redis_port} (data in {data_dir}); Ctrl-C stops all; "
+        f"moderator console: http://{host}:{port}/console"
+    ]
     if dev_key is not None:
         kept = "the same key as last time" if dev_key.reused else "new"
         lines += [
@@ -233,28 +237,140 @@ def rules_render(
         err.print(f"wrote {output} ({format}, {len(text.encode())} bytes)", markup=False, highlight=False)
 
 
+@rules_app.command("replay")
+def rules_replay(
+    draft: Annotated[Path, typer.Argument(help="the draft rule file")],
+    corpus: Annotated[Path, typer.Option(help="JSON lines: {id, text, title?, locale?}, e.g. an export of real posts")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """What the draft would change over real posts before it goes live: decisions changed, from -> to per category."""
+    from moderation_service.classify_file import replay_file
+
+    settings = _no_time_limit(load_settings())
+    try:
+        report, bad = replay_file(settings, draft, corpus, err)
+    except RulebookError as exc:
+        _print_problems(exc)
+        raise typer.Exit(2) from exc
+    except (ModerationError, OSError) as exc:
+        err.print(str(exc), markup=False, highlight=False)
+        raise typer.Exit(2) from exc
+    if as_json:
+        sys.stdout.write(report.model_dump_json(indent=2) + "\n")
+        raise typer.Exit(1 if bad else 0)
+    live = f"live {report.live_version}" if report.live_version else "new rulebook (compared with the default)"
+    out.print(f"{report.rulebook}: draft {report.draft_version} vs {live}", highlight=False)
+    out.print(f"{report.changed} of {report.posts} decisions change ({bad} line(s) skipped)", highlight=False)
+    if report.transitions:
+        table = Table("category", "from", "to", "posts")
+        for t in report.transitions:
+            table.add_row(t.category, t.before.value, t.after.value, str(t.posts))
+        out.print(table)
+        examples = Table("example id", "from", "to", "categories")
+        for e in report.examples:
+            examples.add_row(e.id, e.before.value, e.after.value, ", ".join(e.categories))
+        out.print(examples)
+    raise typer.Exit(1 if bad else 0)
+
+
 @keys_app.command("create")
 def keys_create(
     scope: Annotated[list[str] | None, typer.Option("--scope", help=f"one of {', '.join(SCOPES)}; repeatable (default: moderate)")] = None,
     keys_file: Annotated[
-        Path | None, typer.Option(help="also append the line to this keys file (`make run` reads .data/api-keys at start)")
+        Path | None, typer.Option(help="also append the line to this keys file (running servers pick it up within seconds)")
     ] = None,
+    tenant: Annotated[str, typer.Option(help="whose data the key reaches (submissions, escalations, feedback)")] = DEFAULT_TENANT,
+    community: Annotated[list[str] | None, typer.Option("--community", help="limit the key to this community; repeatable")] = None,
+    expires: Annotated[str | None, typer.Option(help="expiry, ISO 8601 UTC (2027-01-31 or 2027-01-31T12:00:00Z)")] = None,
 ) -> None:
     """Print a new API key once, and the hashed line to add to the keys file."""
     from moderation_service.dev_stack import append_key_line
 
     scopes = scope or ["moderate"]
     try:
-        token, key = generate_key(scopes)
+        expires_at = parse_time(expires) if expires else None
+        token, key = generate_key(scopes, tenant=tenant, communities=community or [], expires_at=expires_at)
     except ConfigError as exc:
         err.print(str(exc), markup=False, highlight=False)
         raise typer.Exit(2) from exc
     out.print(f"API key with scopes {', '.join(sorted(key.scopes))} (shown once, give it to the client): {token}", highlight=False)
     if keys_file is not None:
         append_key_line(keys_file, key)
-        err.print(f"added to {keys_file}; a running server reads its keys file at start: restart it to use the key", highlight=False)
+        err.print(f"added to {keys_file}; running servers reading it pick it up within seconds", highlight=False)
     out.print("Line for MODERATION_API_KEYS_FILE:", highlight=False)
     sys.stdout.write(key.line() + "\n")
+
+
+def _keys_file(keys_file: Path | None) -> Path:
+    path = keys_file or load_settings().api.api_keys_file
+    if path is None:
+        err.print("name the keys file: --keys-file PATH (or set MODERATION_API_KEYS_FILE)", highlight=False)
+        raise typer.Exit(2)
+    return path
+
+
+def _read_key_store(path: Path) -> KeyStore:
+    try:
+        return KeyStore.from_lines(path.read_text(encoding="utf-8"), str(path))
+    except OSError as exc:
+        err.print(f"cannot read {path}: {exc.strerror}", markup=False, highlight=False)
+        raise typer.Exit(2) from exc
+    except ConfigError as exc:
+        err.print(str(exc), markup=False, highlight=False)
+        raise typer.Exit(2) from exc
+
+
+def _shared_revocations() -> frozenset[str] | None:
+    """Revocations published in Redis, when one is configured and reachable (None otherwise)."""
+    from moderation_service.bootstrap import build_store
+
+    try:
+        store = build_store(load_settings())
+        return store.revoked_keys() if store is not None else None
+    except StoreUnavailable:
+        return None
+
+
+@keys_app.command("list")
+def keys_list(keys_file: Annotated[Path | None, typer.Option(help="the keys file (default: MODERATION_API_KEYS_FILE)")] = None) -> None:
+    """Every key in the keys file: id, scopes, tenant, communities, expiry and status (never a secret)."""
+    path = _keys_file(keys_file)
+    store = _read_key_store(path)
+    revoked = _shared_revocations() or frozenset()
+    table = Table("id", "scopes", "tenant", "communities", "expires", "status")
+    for key in store.all():
+        status = "revoked" if key.id in revoked else key.status()
+        expiry = format_time(key.expires_at) if key.expires_at is not None else "never"
+        table.add_row(key.id, ",".join(sorted(key.scopes)), key.tenant, ",".join(sorted(key.communities)) or "all", expiry, status)
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="the key's id (the part after msk_, as `keys list` shows it)")],
+    keys_file: Annotated[Path | None, typer.Option(help="the keys file (default: MODERATION_API_KEYS_FILE)")] = None,
+) -> None:
+    """Revoke a key: marked in the keys file and published in Redis; every process refuses it within seconds."""
+    from moderation_service.bootstrap import build_store
+    from moderation_service.dev_stack import rewrite_private
+
+    path = _keys_file(keys_file)
+    _read_key_store(path)  # a broken file is reported, not rewritten
+    now = time.time()
+    try:
+        rewrite_private(path, revoke_line(path.read_text(encoding="utf-8"), key_id, now))
+    except ConfigError as exc:
+        err.print(f"{path}: {exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from exc
+    where = f"marked revoked in {path}"
+    try:
+        store = build_store(load_settings())
+        if store is not None:
+            store.revoke_key(key_id, now)
+            where += " and published in Redis"
+    except StoreUnavailable:
+        where += "; Redis unreachable, so only processes reading this file see it"
+    out.print(f"key {key_id} revoked: {where}", highlight=False)
 
 
 def _jsonl(path: Path) -> Iterator[tuple[int, str]]:
@@ -481,9 +597,8 @@ def feedback_export(
     format: Annotated[str, typer.Option("--format", help="csv or jsonl")] = "jsonl",
 ) -> None:
     """Write every stored moderator feedback record (no post text is ever stored with it)."""
-    import csv
-
     from moderation_service.bootstrap import build_store
+    from moderation_service.service.calibration import write_feedback_csv
 
     store = build_store(load_settings())
     if store is None:
@@ -504,11 +619,7 @@ def feedback_export(
             for record in records:
                 sink.write(json.dumps(record.model_dump(mode="json")) + "\n")
         else:
-            columns = ["decision_id", "outcome", "final_action", "categories", "note", "key_id", "created_at"]
-            writer = csv.DictWriter(sink, fieldnames=columns, extrasaction="ignore")
-            writer.writeheader()
-            for record in records:
-                writer.writerow({**record.model_dump(mode="json"), "categories": ";".join(record.categories)})
+            write_feedback_csv(records, sink)
     finally:
         if output:
             sink.close()

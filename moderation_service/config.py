@@ -82,6 +82,8 @@ class ApiSettings(BaseSettings):
     max_body_bytes: int = Field(default=8 << 20, ge=1024)
     body_read_timeout_s: float = Field(default=30.0, gt=0, description="a client that stops sending its body this long gets 408")
     max_submission_batch: int = Field(default=500, ge=1, le=5000)
+    console_idle_timeout_s: int = Field(default=1800, ge=60, description="a console session unused this long signs out")
+    console_max_age_s: int = Field(default=12 * 3600, ge=300, description="a console session ends this long after sign-in")
 
 
 class RedisSettings(BaseSettings):

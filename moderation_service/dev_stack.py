@@ -35,6 +35,7 @@ __all__ = [
     "build_models_quietly",
     "development_key",
     "port_problem",
+    "rewrite_private",
 ]
 
 # What each process logs when its crisis grammars are compiled (the crisis detector), and what a worker
@@ -105,6 +106,15 @@ def append_key_line(path: Path, key: ApiKey) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     with os.fdopen(fd, "a", encoding="utf-8") as handle:
         handle.write(key.line() + "\n")
+
+
+def rewrite_private(path: Path, text: str) -> None:
+    """Replace a keys file in one step (readers see the old or the new file, never half), owner-only."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(temp, path)
 
 
 def development_key(data_dir: Path) -> DevKey:

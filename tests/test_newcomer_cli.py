@@ -119,7 +119,7 @@ def test_keys_create_without_scope_makes_a_moderate_key_and_can_add_it_to_a_keys
     result = cli("keys", "create", "--keys-file", str(keys_file))
     assert result.returncode == 0, result.stderr
     token = next(word for word in result.stdout.split() if word.startswith("msk_"))
-    assert "scopes moderate" in result.stdout and "restart" in result.stderr
+    assert "scopes moderate" in result.stdout and "pick it up within seconds" in result.stderr
     assert KeyStore.from_lines(keys_file.read_text()).authenticate(token, "moderate").scopes == {"moderate"}
     assert result.stdout.strip().splitlines()[-1] == keys_file.read_text().strip()
 

@@ -283,6 +283,8 @@ def test_every_readme_command(stack: Stack, workdir: Path) -> None:
     assert [json.loads(line)["action"] for line in (workdir / "decisions.jsonl").read_text().splitlines()] == ["allow", "hold"]
     assert "done: 2 decision(s)" in classified.stderr
     checked.add("moderation-service classify posts.jsonl -o decisions.jsonl [--rulebook NAME|PATH]")
+    replayed = run("moderation-service rules replay rules/peer-support.yaml --corpus posts.jsonl")
+    assert "0 of 2 decisions change" in replayed.stdout  # the live rulebook against itself
     exported = run("moderation-service feedback export --format csv")  # named in the routes table
     assert exported.stdout.startswith("decision_id,outcome,")
     for command in (

@@ -21,8 +21,10 @@ from moderation_service.api.compat import coral, perspective
 from moderation_service.api.middleware import AuthFirst, BodyLimit, RequestLog
 from moderation_service.api.problems import install_problem_handlers
 from moderation_service.api.routes import escalations, health, moderate, rulebooks, signposting, submissions
-from moderation_service.api.state import AppState
+from moderation_service.api.state import AppState, services_of, state_of
 from moderation_service.config import Settings
+from moderation_service.console import Access
+from moderation_service.console import create_router as console_router
 from moderation_service.logs import configure_logging
 from moderation_service.metrics import QueueCollector, scrape_registry
 from moderation_service.service import Services
@@ -44,6 +46,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None, se
         else:
             parts = dataclasses.replace(services, metrics=metrics)
             publish_versions(parts)
+        if parts.store is not None:
+            keys.watch_revocations(parts.store.revoked_keys)  # `keys revoke` reaches this process within seconds
         app.state.moderation = AppState(keys, parts)
         collectors = [QueueCollector(parts.store, parts.queue.names)] if parts.store and parts.queue else []
         app.state.scrape_registry = scrape_registry(process_registry, collectors)
@@ -60,6 +64,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None, se
     install_problem_handlers(app)
     for module in (health, moderate, rulebooks, signposting, submissions, escalations, perspective, coral):
         app.include_router(module.router)
+    app.include_router(console_router(Access(services_of, lambda request: state_of(request).keys)))
     app.add_middleware(BodyLimit, limit=settings.api.max_body_bytes, read_timeout_s=settings.api.body_read_timeout_s)
     app.add_middleware(AuthFirst)  # outside BodyLimit: a stranger's body is never read
     app.add_middleware(RequestLog, metrics=metrics)

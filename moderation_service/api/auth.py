@@ -1,4 +1,4 @@
-"""Bearer-key authentication as a FastAPI dependency per scope, one alias per scope."""
+"""Bearer-key authentication as a FastAPI dependency per scope, one alias per scope; and the key's data scope."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from moderation_service.api.state import state_of
 from moderation_service.keys import ApiKey
+from moderation_service.service.scope import Scope
 
-__all__ = ["AdminKey", "ModerateKey", "ModeratorKey", "SubmitKey", "require"]
+__all__ = ["AdminKey", "ModerateKey", "ModeratorKey", "SubmitKey", "require", "scope_of"]
 
 
 # Declares the scheme in the OpenAPI document; errors stay ours (401 problem+json), so it never raises itself.
@@ -24,6 +25,11 @@ def require(scope: str) -> Callable[..., ApiKey]:
         return state_of(request).keys.authenticate(bearer, scope)
 
     return dependency
+
+
+def scope_of(key: ApiKey) -> Scope:
+    """The tenant and communities whose data this key reaches."""
+    return Scope(tenant=key.tenant, communities=key.communities)
 
 
 ModerateKey = Annotated[ApiKey, Depends(require("moderate"))]  # sync moderation, rulebooks, signposting

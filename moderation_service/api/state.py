@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from moderation_service.keys import KeyStore
+from moderation_service.keys import LiveKeys
 from moderation_service.service import Services
 
 __all__ = ["AppState", "services_of", "state_of"]
@@ -14,7 +14,7 @@ __all__ = ["AppState", "services_of", "state_of"]
 
 @dataclass
 class AppState:
-    keys: KeyStore
+    keys: LiveKeys
     services: Services
 
 

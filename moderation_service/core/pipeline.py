@@ -171,6 +171,10 @@ class Pipeline:
         if length > self.max_text_chars:
             raise TextTooLongError(length, self.max_text_chars)
 
+    def with_rulebooks(self, rulebooks: RulebookSet) -> Pipeline:
+        """The same models, grammars, options and thread pool over other rulebooks (a draft being tried or replayed)."""
+        return Pipeline(rulebooks, self.directory, self.classifiers, crisis=self.crisis, options=self.options, executor=self._executor)
+
     def moderate(self, post: Post) -> Decision:
         return self.moderate_batch([post])[0]
 

@@ -22,9 +22,11 @@ def record_escalation(
     context: str = "",
     decision_id: str | None = None,
     best_effort: bool = True,
+    tenant: str = "default",
 ) -> str | None:
     """The escalation's id once it is on the human queue; None when the decision is not an escalation.
 
+    It goes on ``tenant``'s queue, filed under the rulebook (community) the post was judged by.
     Best effort where the caller already holds the decision (sync route, Coral): with no store, or
     the store down, it logs, counts ``moderation_escalations_unrecorded_total`` and returns None rather
     than fail the request; the caller must then say so in its answer. ``best_effort=False`` raises
@@ -37,7 +39,7 @@ def record_escalation(
         return None
     decision_id = decision_id or secrets.token_hex(12)
     try:
-        services.store.escalate(decision_id, decision, post_id, context)
+        services.store.escalate(decision_id, decision, post_id, context, tenant)
     except StoreUnavailable:
         if not best_effort:
             raise

@@ -1,4 +1,8 @@
-"""The human queue and moderators' feedback: list and acknowledge escalations, record a verdict."""
+"""The human queue and moderators' feedback: list and acknowledge escalations, record a verdict.
+
+Every call takes the caller's ``Scope`` (tenant and communities): another tenant's escalation or
+decision is answered exactly like one that does not exist, so ids reveal nothing across tenants.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from moderation_service.core.post import PostIn
 from moderation_service.errors import NotFoundError
 from moderation_service.service.moderate import judge
 from moderation_service.service.parts import Services
-from moderation_service.store import Escalation, FeedbackIn, FeedbackOutcome, FeedbackRecord
+from moderation_service.store import Escalation, FeedbackIn, FeedbackOutcome, FeedbackRecord, Scope
 
 __all__ = [
     "acked_escalations",
@@ -25,31 +29,32 @@ __all__ = [
 SUPPORT_CATEGORIES = frozenset({"distress", "suicide_risk"})
 
 
-def open_escalations(services: Services, limit: int) -> list[Escalation]:
+def open_escalations(services: Services, limit: int, scope: Scope) -> list[Escalation]:
     """Oldest first, each with its age in seconds."""
-    return services.require_store().open_escalations(limit)
+    return services.require_store().open_escalations(limit, scope)
 
 
-def acked_escalations(services: Services, limit: int) -> list[Escalation]:
+def acked_escalations(services: Services, limit: int, scope: Scope) -> list[Escalation]:
     """What moderators have handled, most recently acknowledged first."""
-    return services.require_store().acked_escalations(limit)
+    return services.require_store().acked_escalations(limit, scope)
 
 
-def acknowledge(services: Services, decision_id: str, key_id: str) -> None:
-    if not services.require_store().ack_escalation(decision_id, key_id):
+def acknowledge(services: Services, decision_id: str, key_id: str, scope: Scope) -> None:
+    if not services.require_store().ack_escalation(decision_id, key_id, scope):
         raise NotFoundError("no open escalation with that id")
 
 
-def record_feedback(services: Services, decision_id: str, feedback: FeedbackIn, key_id: str) -> None:
+def record_feedback(services: Services, decision_id: str, feedback: FeedbackIn, key_id: str, scope: Scope) -> None:
     store = services.require_store()
-    if not store.decision_exists(decision_id):
+    owner = store.owner(decision_id)
+    if owner is None or not scope.allows(*owner):
         raise NotFoundError("no decision with that id (or its record has expired)")
-    store.add_feedback(decision_id, feedback, key_id)
+    store.add_feedback(decision_id, feedback, key_id, scope.tenant)
 
 
-def feedback_records(services: Services) -> Iterator[FeedbackRecord]:
-    """Every stored verdict (no post text is ever stored with one), for calibration exports."""
-    return services.require_store().iter_feedback()
+def feedback_records(services: Services, tenant: str | None = None) -> Iterator[FeedbackRecord]:
+    """Every stored verdict, or one tenant's (no post text is ever stored with one), for calibration exports."""
+    return services.require_store().iter_feedback(tenant)
 
 
 def suggestion_id(text: str) -> str:

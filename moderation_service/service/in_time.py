@@ -23,6 +23,7 @@ from moderation_service.core.post import PostIn
 from moderation_service.service.escalate import record_escalation
 from moderation_service.service.moderate import count_decision
 from moderation_service.service.parts import Services
+from moderation_service.store.rows import DEFAULT_TENANT
 
 __all__ = ["HEADROOM", "InTime", "after_answer", "answer_by", "finish_late", "moderate_in_time", "more_severe"]
 
@@ -70,7 +71,9 @@ def more_severe(full: Decision, given: Decision) -> bool:
     return rank(full) > rank(given)
 
 
-def finish_late(services: Services, given: Decision, full: Decision, decision_id: str, post_id: str | None, context: str) -> str | None:
+def finish_late(
+    services: Services, given: Decision, full: Decision, decision_id: str, post_id: str | None, context: str, tenant: str = DEFAULT_TENANT
+) -> str | None:
     """The model finished after the answer: a more severe decision goes to the human queue (the escalation's id)."""
     if not more_severe(full, given):
         return None
@@ -80,28 +83,31 @@ def finish_late(services: Services, given: Decision, full: Decision, decision_id
     log.info("late model decision more severe than the answer", extra={"action": full.action.value})
     if services.metrics is not None:
         services.metrics.late_escalations.inc()
-    return record_escalation(services, late, post_id=post_id, context=context, decision_id=decision_id)
+    return record_escalation(services, late, post_id=post_id, context=context, decision_id=decision_id, tenant=tenant)
 
 
-def after_answer(services: Services, results: Sequence[InTime], post_ids: Sequence[str | None], context: str = "") -> None:
+def after_answer(
+    services: Services, results: Sequence[InTime], post_ids: Sequence[str | None], context: str = "", tenant: str = DEFAULT_TENANT
+) -> None:
     """Run once the answer has been sent: record escalations, and finish partial decisions when their model does."""
     for result, post_id in zip(results, post_ids, strict=True):
         if result.decision_id is None:
             continue
         if result.decision.action is Action.escalate:
-            record_escalation(services, result.decision, post_id=post_id, context=context, decision_id=result.decision_id)
+            record_escalation(services, result.decision, post_id=post_id, context=context, decision_id=result.decision_id, tenant=tenant)
         if result.full is not None:
-            result.full.add_done_callback(functools.partial(_schedule_finish, services, result, post_id=post_id, context=context))
+            finish = functools.partial(_schedule_finish, services, result, post_id=post_id, context=context, tenant=tenant)
+            result.full.add_done_callback(finish)
 
 
-def _schedule_finish(services: Services, result: InTime, full: Future[Decision], *, post_id: str | None, context: str) -> None:
+def _schedule_finish(services: Services, result: InTime, full: Future[Decision], *, post_id: str | None, context: str, tenant: str) -> None:
     """Runs on a model thread: hand the store write to the background pool, never hold a model runner for it."""
     error = full.exception()
     if error is not None:
         log.error("background model finish failed", extra={"error": error.__class__.__name__})
         return
     assert result.decision_id is not None
-    args = (services, result.decision, full.result(), result.decision_id, post_id, context)
+    args = (services, result.decision, full.result(), result.decision_id, post_id, context, tenant)
     try:
         services.background.submit(finish_late, *args)
     except RuntimeError:  # shutting down: do it here rather than lose it

@@ -10,6 +10,8 @@ from moderation_service.core.post import PostIn
 from moderation_service.errors import InputError, OverloadedError, TextTooLongError
 from moderation_service.service.escalate import record_escalation
 from moderation_service.service.parts import Services
+from moderation_service.service.scope import require_communities
+from moderation_service.store import Scope
 
 __all__ = ["Judged", "admit", "check_batch", "count_decision", "judge", "judge_parts", "moderate_now"]
 
@@ -68,11 +70,13 @@ def admit(services: Services) -> None:
         raise OverloadedError("the model queue is full; retry shortly, or send X-Moderation-Deadline-Ms for an answer in time")
 
 
-def moderate_now(services: Services, posts: Sequence[PostIn], post_ids: Sequence[str | None]) -> list[Judged]:
-    """The sync path: judge, then put escalations on the human queue (the caller keeps the decision either way)."""
+def moderate_now(services: Services, posts: Sequence[PostIn], post_ids: Sequence[str | None], scope: Scope | None = None) -> list[Judged]:
+    """The sync path: judge, then put escalations on the scope's human queue (the caller keeps the decision either way)."""
+    scope = scope or Scope()
+    require_communities(services, scope, posts)
     admit(services)
     decisions = judge(services, posts)
     return [
-        Judged(decision, record_escalation(services, decision, post_id=post_id))
+        Judged(decision, record_escalation(services, decision, post_id=post_id, tenant=scope.tenant))
         for decision, post_id in zip(decisions, post_ids, strict=True)
     ]

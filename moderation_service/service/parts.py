@@ -10,6 +10,7 @@ from moderation_service.core.pipeline import Pipeline
 from moderation_service.errors import StoreUnavailable
 from moderation_service.metrics import Metrics
 from moderation_service.store import JobQueue, Store
+from moderation_service.store.console import ConsoleSessions
 
 __all__ = ["Services"]
 
@@ -28,6 +29,7 @@ class Services:
     queue: JobQueue | None = None
     # Work done after an answer has gone out (record an escalation, finish a partial decision): never in the critical path.
     background: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=2, thread_name_prefix="after-answer"))
+    console: ConsoleSessions | None = None  # the moderator console's sign-ins (needs Redis)
 
     def require_store(self) -> Store:
         """The store, or StoreUnavailable (HTTP 503 + Retry-After) when no Redis is configured."""

@@ -11,7 +11,8 @@ from moderation_service.callbacks import check_callback_url
 from moderation_service.errors import InputError, NotFoundError, StoreUnavailable
 from moderation_service.service.moderate import check_batch
 from moderation_service.service.parts import Services
-from moderation_service.store import Submission, SubmissionIn
+from moderation_service.service.scope import community_of, require_communities
+from moderation_service.store import Scope, Submission, SubmissionIn
 
 __all__ = ["Accepted", "accept_batch", "accept_submission", "enqueue_attempt", "submission_status"]
 
@@ -45,30 +46,36 @@ def _accepted(services: Services, item: SubmissionIn, sub_id: str, created: bool
     return Accepted(submission_id=sub_id, post_id=item.post_id, status_url=f"/v1/submissions/{sub_id}", created=created)
 
 
-def accept_submission(services: Services, key_id: str, item: SubmissionIn) -> Accepted:
-    """Store the submission (idempotent per key and post_id) and queue its first attempt."""
+def accept_submission(services: Services, key_id: str, item: SubmissionIn, scope: Scope | None = None) -> Accepted:
+    """Store the submission under the scope's tenant (idempotent per key and post_id) and queue its first attempt."""
+    scope = scope or Scope()
     services.pipeline.check(item.to_post())
-    services.pipeline.rulebooks.get(item.community)
+    require_communities(services, scope, [item])
     _check(services, item)
-    sub_id, created = services.require_store().create_submission(key_id, item)
+    sub_id, created = services.require_store().create_submission(key_id, item, scope.tenant, community_of(services, item))
     return _accepted(services, item, sub_id, created)
 
 
-def accept_batch(services: Services, key_id: str, items: Sequence[SubmissionIn]) -> list[Accepted]:
-    """All or nothing: the whole batch is checked (same rules as the sync batch), then stored in one atomic step."""
+def accept_batch(services: Services, key_id: str, items: Sequence[SubmissionIn], scope: Scope | None = None) -> list[Accepted]:
+    """All or nothing: the batch is checked (as the sync batch is), then stored under the scope's tenant in one atomic step."""
+    scope = scope or Scope()
     check_batch(services, items, services.api.max_submission_batch)
+    require_communities(services, scope, items)
     for index, item in enumerate(items):
         try:
             services.pipeline.rulebooks.get(item.community)
             _check(services, item)
         except InputError as exc:
             raise InputError(f"items[{index}]: {exc}") from exc
-    stored = services.require_store().create_submissions(key_id, list(items))
+    communities = [community_of(services, item) for item in items]
+    stored = services.require_store().create_submissions(key_id, list(items), scope.tenant, communities)
     return [_accepted(services, item, sub_id, created) for item, (sub_id, created) in zip(items, stored, strict=True)]
 
 
-def submission_status(services: Services, submission_id: str) -> Submission:
+def submission_status(services: Services, submission_id: str, scope: Scope | None = None) -> Submission:
+    """The submission if it is in the caller's scope; another tenant's is "not found", like a missing one."""
+    scope = scope or Scope()
     submission = services.require_store().get(submission_id)
-    if submission is None:
+    if submission is None or not scope.allows(submission.tenant, submission.community):
         raise NotFoundError("no such submission (or its record has expired)")
     return submission

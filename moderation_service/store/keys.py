@@ -11,16 +11,21 @@ __all__ = [
     "ESCALATIONS_ACKED",
     "ESCALATIONS_OPEN",
     "FEEDBACK_INDEX",
+    "KEYS_REVOKED",
     "LEASES",
     "PENDING",
     "PREFIX",
     "REAPER_LOCK",
     "WEBHOOKS_DUE",
+    "console_prefs",
+    "console_session",
     "escalation",
     "feedback",
     "idempotency",
     "rq_queue",
     "submission",
+    "tenant_escalations",
+    "tenant_feedback",
     "text",
 ]
 
@@ -34,6 +39,7 @@ FEEDBACK_INDEX = PREFIX + "feedback"
 AUDIT = PREFIX + "audit"
 DECISIONS_STORED = PREFIX + "stats:decisions_stored"
 REAPER_LOCK = PREFIX + "reaper:lock"
+KEYS_REVOKED = PREFIX + "keys:revoked"  # API key id -> when it was revoked (every process reads it)
 AOF_REWRITE_TURN = PREFIX + "aof:rewrite"  # held for one rewrite interval by the worker that asked Redis to rewrite
 
 
@@ -57,6 +63,25 @@ def escalation(decision_id: str) -> str:
 
 def feedback(decision_id: str) -> str:
     return f"{PREFIX}feedback:{decision_id}"
+
+
+def tenant_escalations(tenant: str, status: str) -> str:
+    """One tenant's open or acknowledged escalations (the global sets above stay for metrics)."""
+    return f"{PREFIX}t:{tenant}:escalations:{status}"
+
+
+def tenant_feedback(tenant: str) -> str:
+    return f"{PREFIX}t:{tenant}:feedback"
+
+
+def console_session(digest: str) -> str:
+    """A console sign-in, under a hash of its cookie (the cookie itself is never stored)."""
+    return f"{PREFIX}console:session:{digest}"
+
+
+def console_prefs(key_id: str) -> str:
+    """A moderator's console settings (keep sensitive posts unblurred), by API key id."""
+    return f"{PREFIX}console:prefs:{key_id}"
 
 
 def rq_queue(name: str) -> str:

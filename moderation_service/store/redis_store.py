@@ -27,6 +27,7 @@ from moderation_service.store.rows import (
     FeedbackRecord,
     QueuedDecision,
     QueueStats,
+    Scope,
     Submission,
     SubmissionIn,
     WebhookDue,
@@ -62,6 +63,11 @@ def _categories(raw: str) -> list[str]:
     return [c for c in raw.split(",") if c]  # written by versions before the JSON form; read, never written
 
 
+def _decision(raw: bytes) -> Decision:
+    """An escalation's decision: a queued one is stored with its ids (written with it in ``complete``)."""
+    return QueuedDecision.model_validate_json(raw) if b'"submission_id"' in raw else Decision.model_validate_json(raw)
+
+
 def _now() -> str:
     return f"{time.time():.6f}"
 
@@ -95,14 +101,14 @@ class Store:
         self._call(self.redis.flushdb)
 
     # --- submissions ---------------------------------------------------------------------------
-    def create_submission(self, key_id: str, body: SubmissionIn) -> tuple[str, bool]:
-        """(submission id, created). Raises IdempotencyConflict or StoreUnavailable."""
+    def create_submission(self, key_id: str, body: SubmissionIn, tenant: str = "default", community: str = "") -> tuple[str, bool]:
+        """(submission id, created), kept under the key's tenant. Raises IdempotencyConflict or StoreUnavailable."""
         sub_id = secrets.token_hex(12)
         digest = text_hash(body)
         now = _now()
         names = [keys.idempotency(key_id, body.post_id), keys.submission(sub_id), keys.text(sub_id), keys.PENDING, keys.AUDIT]
         args = [sub_id, digest, self.record_ttl_s, body.post_id, key_id, now, body.callback_url or ""]
-        args += [body.model_dump_json(), self.text_ttl_s]
+        args += [body.model_dump_json(), self.text_ttl_s, tenant, community]
         result = self._call(self._create, keys=names, args=args)
         if result == b"new":
             return sub_id, True
@@ -111,14 +117,16 @@ class Store:
             raise IdempotencyConflict(f"post_id was already submitted with different text (submission {existing_id})")
         return existing_id, False
 
-    def create_submissions(self, key_id: str, bodies: list[SubmissionIn]) -> list[tuple[str, bool]]:
-        """A batch, all or nothing: (submission id, created) per item, or IdempotencyConflict with nothing stored."""
+    def create_submissions(
+        self, key_id: str, bodies: list[SubmissionIn], tenant: str = "default", communities: list[str] | None = None
+    ) -> list[tuple[str, bool]]:
+        """A batch under the key's tenant, all or nothing: (submission id, created) per item, or IdempotencyConflict with nothing stored."""
         names = [keys.PENDING, keys.AUDIT]
-        args: list[str | int] = [self.record_ttl_s, key_id, _now(), self.text_ttl_s]
-        for body in bodies:
+        args: list[str | int] = [self.record_ttl_s, key_id, _now(), self.text_ttl_s, tenant]
+        for body, community in zip(bodies, communities or [""] * len(bodies), strict=True):
             sub_id = secrets.token_hex(12)
             names += [keys.idempotency(key_id, body.post_id), keys.submission(sub_id), keys.text(sub_id)]
-            args += [sub_id, text_hash(body), body.post_id, body.callback_url or "", body.model_dump_json()]
+            args += [sub_id, text_hash(body), body.post_id, body.callback_url or "", body.model_dump_json(), community]
         result = self._call(self._create_many, keys=names, args=args)
         if isinstance(result, bytes):
             _, index, existing_id = result.decode().split("|")
@@ -148,6 +156,8 @@ class Store:
             callback_url=row.get("callback_url") or None,
             webhook_status=row.get("webhook_status") or None,
             webhook_attempts=int(row.get("webhook_attempts", "0")),
+            tenant=row.get("tenant") or "default",
+            community=row.get("community") or None,
         )
 
     def body(self, sub_id: str) -> SubmissionIn | None:
@@ -173,14 +183,15 @@ class Store:
         waits in the due set (already due) until the reaper, or the caller, hands it to the queue.
         """
         sub_id = decision.submission_id
+        tenant = (self._call(self.redis.hget, keys.submission(sub_id), "tenant") or b"default").decode()  # never changes
         names = [keys.submission(sub_id), keys.LEASES, keys.PENDING, keys.DECISIONS_STORED, keys.AUDIT]
-        names += [keys.escalation(sub_id), keys.ESCALATIONS_OPEN, keys.WEBHOOKS_DUE]
+        names += [keys.escalation(sub_id), keys.ESCALATIONS_OPEN, keys.WEBHOOKS_DUE, keys.tenant_escalations(tenant, "open")]
         escalated = decision.action is Action.escalate
         priority = (decision.priority or Priority.normal).value if escalated else ""
         categories = json.dumps(sorted({r.category for r in decision.reasons}))
         due = WebhookDue(submission_id=sub_id, attempt=1).model_dump_json() if webhook else ""
         args: list[str | int] = [decision.model_dump_json(), _now(), decision.action.value, sub_id, priority]
-        args += [decision.post_id or "", categories, self.record_ttl_s, due]
+        args += [decision.post_id or "", categories, self.record_ttl_s, due, tenant, decision.rulebook.name]
         return bool(self._call(self._complete, keys=names, args=args))
 
     def requeue(self, sub_id: str, max_attempts: int, reason: str) -> int:
@@ -241,8 +252,13 @@ class Store:
         self._call(pipe.execute)
 
     # --- escalations ---------------------------------------------------------------------------
-    def escalate(self, decision_id: str, decision: Decision, post_id: str | None = None, context: str = "") -> None:
-        """Put an escalated decision on the human queue, with its priority and categories (never its text)."""
+    def escalate(
+        self, decision_id: str, decision: Decision, post_id: str | None = None, context: str = "", tenant: str = "default"
+    ) -> None:
+        """Put an escalated decision on its tenant's human queue with priority, categories and the decision (never text).
+
+        The decision holds offsets, scores and rule messages but no post text, so it may outlive the text.
+        """
         categories = sorted({r.category for r in decision.reasons})
         priority = (decision.priority or Priority.normal).value
         now = time.time()
@@ -256,21 +272,68 @@ class Store:
                 "created_at": now,
                 "status": "open",
                 "context": context,
+                "tenant": tenant,
+                "community": decision.rulebook.name,
+                "decision": decision.model_dump_json(),
             },
         )
         pipe.expire(keys.escalation(decision_id), self.record_ttl_s)
         pipe.zadd(keys.ESCALATIONS_OPEN, {decision_id: now}, nx=True)
+        pipe.zadd(keys.tenant_escalations(tenant, "open"), {decision_id: now}, nx=True)
         pipe.xadd(keys.AUDIT, {"event": "escalated", "id": decision_id, "priority": priority}, maxlen=_AUDIT_MAX, approximate=True)
         self._call(pipe.execute)
 
-    def open_escalations(self, limit: int = 100) -> list[Escalation]:
-        ids = [m.decode() for m in self._call(self.redis.zrange, keys.ESCALATIONS_OPEN, 0, limit - 1)]
-        return self._escalations(ids)
+    def open_escalations(self, limit: int = 100, scope: Scope | None = None) -> list[Escalation]:
+        """Oldest first: every tenant's (``scope`` None: the metrics scrape), else the scope's only."""
+        if scope is None:
+            ids = [m.decode() for m in self._call(self.redis.zrange, keys.ESCALATIONS_OPEN, 0, limit - 1)]
+            return self._escalations(ids)
+        return self._scoped(keys.tenant_escalations(scope.tenant, "open"), scope, limit, newest_first=False)
 
-    def acked_escalations(self, limit: int = 100) -> list[Escalation]:
-        """Handled escalations, most recently acknowledged first (kept as long as their records)."""
-        self._call(self.redis.zremrangebyscore, keys.ESCALATIONS_ACKED, "-inf", time.time() - self.record_ttl_s)
-        ids = [m.decode() for m in self._call(self.redis.zrevrange, keys.ESCALATIONS_ACKED, 0, limit - 1)]
+    def acked_escalations(self, limit: int = 100, scope: Scope | None = None) -> list[Escalation]:
+        """Handled escalations of the scope, most recently acknowledged first (kept as long as their records)."""
+        scope = scope or Scope()
+        name = keys.tenant_escalations(scope.tenant, "acked")
+        self._call(self.redis.zremrangebyscore, name, "-inf", time.time() - self.record_ttl_s)
+        return self._scoped(name, scope, limit, newest_first=True)
+
+    def _scoped(self, name: str, scope: Scope, limit: int, newest_first: bool) -> list[Escalation]:
+        """A tenant's set, read whole when the scope names communities (then filtered), else up to ``limit``."""
+        end = -1 if scope.communities else limit - 1
+        read = self.redis.zrevrange if newest_first else self.redis.zrange
+        ids = [m.decode() for m in self._call(read, name, 0, end)]
+        rows = [e for e in self._escalations(ids) if scope.allows(e.tenant, e.community)]
+        return rows[:limit]
+
+    def escalation_decisions(self, ids: list[str]) -> dict[str, Decision]:
+        """The stored decisions of escalations (no text in them), for the console's queue."""
+        pipe = self.redis.pipeline(transaction=False)
+        for decision_id in ids:
+            pipe.hget(keys.escalation(decision_id), "decision")
+        raws = self._call(pipe.execute) if ids else []
+        return {i: _decision(raw) for i, raw in zip(ids, raws, strict=True) if raw}
+
+    def decisions_for_feedback(self, ids: list[str]) -> dict[str, Decision]:
+        """The decisions verdicts were given on: kept with the escalation, else with the submission."""
+        found = self.escalation_decisions(ids)
+        rest = [i for i in ids if i not in found]
+        pipe = self.redis.pipeline(transaction=False)
+        for decision_id in rest:
+            pipe.hget(keys.submission(decision_id), "decision")
+        raws = self._call(pipe.execute) if rest else []
+        found.update({i: QueuedDecision.model_validate_json(raw) for i, raw in zip(rest, raws, strict=True) if raw})
+        return found
+
+    def owner(self, decision_id: str) -> tuple[str, str | None] | None:
+        """(tenant, community) of a decision (an escalation or a submission); None when there is no such record."""
+        for name in (keys.escalation(decision_id), keys.submission(decision_id)):
+            tenant, community, status = self._call(self.redis.hmget, name, ["tenant", "community", "status"])
+            if status is not None:
+                return (tenant or b"default").decode(), community.decode() if community else None
+        return None
+
+    def escalations(self, ids: list[str]) -> list[Escalation]:
+        """Escalations by id (missing ones left out), in the order given."""
         return self._escalations(ids)
 
     def _escalations(self, ids: list[str]) -> list[Escalation]:
@@ -297,39 +360,80 @@ class Store:
                     status="acked" if row.get("status") == "acked" else "open",
                     acked_at=float(row["acked_at"]) if "acked_at" in row else None,
                     acked_by=row.get("acked_by"),
+                    tenant=row.get("tenant") or "default",
+                    community=row.get("community") or None,
                 )
             )
         return out
 
-    def ack_escalation(self, decision_id: str, key_id: str) -> bool:
-        removed = self._call(self.redis.zrem, keys.ESCALATIONS_OPEN, decision_id)
+    def ack_escalation(self, decision_id: str, key_id: str, scope: Scope | None = None) -> bool:
+        """False when there is no open escalation with that id in ``scope`` (another tenant's looks the same)."""
+        scope = scope or Scope()
+        owner = self.owner(decision_id)
+        if owner is None or not scope.allows(*owner):
+            return False
+        removed = self._call(self.redis.zrem, keys.tenant_escalations(scope.tenant, "open"), decision_id)
         if removed:
             pipe = self.redis.pipeline()
             now = time.time()
+            pipe.zrem(keys.ESCALATIONS_OPEN, decision_id)
             pipe.hset(keys.escalation(decision_id), mapping={"status": "acked", "acked_at": now, "acked_by": key_id})
             pipe.zadd(keys.ESCALATIONS_ACKED, {decision_id: now})
+            pipe.zadd(keys.tenant_escalations(scope.tenant, "acked"), {decision_id: now})
             event = {"event": "escalation_acked", "id": decision_id, "key_id": key_id}
             pipe.xadd(keys.AUDIT, event, maxlen=_AUDIT_MAX, approximate=True)  # type: ignore[arg-type]
             self._call(pipe.execute)
         return bool(removed)
 
     # --- feedback ------------------------------------------------------------------------------
-    def add_feedback(self, decision_id: str, feedback: FeedbackIn, key_id: str) -> None:
-        record = FeedbackRecord(**feedback.model_dump(), decision_id=decision_id, key_id=key_id, created_at=time.time())
+    def add_feedback(self, decision_id: str, feedback: FeedbackIn, key_id: str, tenant: str = "default") -> None:
+        record = FeedbackRecord(**feedback.model_dump(), decision_id=decision_id, key_id=key_id, created_at=time.time(), tenant=tenant)
         pipe = self.redis.pipeline()
         pipe.rpush(keys.feedback(decision_id), record.model_dump_json())
         pipe.zadd(keys.FEEDBACK_INDEX, {decision_id: record.created_at})
+        pipe.zadd(keys.tenant_feedback(tenant), {decision_id: record.created_at})
         event = {"event": "feedback", "id": decision_id, "outcome": feedback.outcome.value}
         pipe.xadd(keys.AUDIT, event, maxlen=_AUDIT_MAX, approximate=True)  # type: ignore[arg-type]
         self._call(pipe.execute)
 
-    def iter_feedback(self) -> Iterator[FeedbackRecord]:
-        for member in self._call(self.redis.zrange, keys.FEEDBACK_INDEX, 0, -1):
+    def iter_feedback(self, tenant: str | None = None) -> Iterator[FeedbackRecord]:
+        """Every verdict, or one tenant's."""
+        index = keys.FEEDBACK_INDEX if tenant is None else keys.tenant_feedback(tenant)
+        for member in self._call(self.redis.zrange, index, 0, -1):
             for raw in self._call(self.redis.lrange, keys.feedback(member.decode()), 0, -1):
                 yield FeedbackRecord.model_validate_json(raw)
 
     def decision_exists(self, decision_id: str) -> bool:
         return bool(self._call(self.redis.exists, keys.submission(decision_id), keys.escalation(decision_id)))
+
+    def kept_texts(self, scope: Scope, limit: int = 5000) -> list[tuple[str, SubmissionIn]]:
+        """Submissions in ``scope`` whose text has not expired yet (a rule replay's corpus), oldest first."""
+        prefix = keys.text("")
+        names = self._call(lambda: list(self.redis.scan_iter(match=keys.text("*"), count=1000)))
+        ids = [name.decode()[len(prefix) :] for name in names]
+        pipe = self.redis.pipeline(transaction=False)
+        for sub_id in ids:
+            pipe.hmget(keys.submission(sub_id), ["tenant", "community", "created_at"])
+        owners = self._call(pipe.execute) if ids else []
+        mine = []
+        for sub_id, (tenant, community, created) in zip(ids, owners, strict=True):
+            if created is not None and scope.allows((tenant or b"default").decode(), community.decode() if community else None):
+                mine.append((float(created), sub_id))
+        mine.sort()
+        out = []
+        for _, sub_id in mine[:limit]:
+            body = self.body(sub_id)
+            if body is not None:
+                out.append((sub_id, body))
+        return out
+
+    # --- API keys --------------------------------------------------------------------------------
+    def revoke_key(self, key_id: str, moment: float) -> None:
+        """Publish a revocation every process reads within seconds (kept until the key line is removed)."""
+        self._call(self.redis.hset, keys.KEYS_REVOKED, key_id, f"{moment:.0f}")
+
+    def revoked_keys(self) -> frozenset[str]:
+        return frozenset(k.decode() for k in self._call(self.redis.hkeys, keys.KEYS_REVOKED))
 
     def audit_events(self, count: int = 1000) -> list[dict[str, str]]:
         entries = self._call(self.redis.xrevrange, keys.AUDIT, count=count)

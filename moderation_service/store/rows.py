@@ -17,12 +17,28 @@ __all__ = [
     "FeedbackRecord",
     "QueueStats",
     "QueuedDecision",
+    "Scope",
     "Submission",
     "SubmissionIn",
     "SubmissionStatus",
     "WebhookDue",
     "WebhookStatus",
 ]
+
+
+DEFAULT_TENANT = "default"
+
+
+class Scope(BaseModel):
+    """Whose data a caller reaches: one tenant, and optionally only some of its communities (rulebook names)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant: str = DEFAULT_TENANT
+    communities: frozenset[str] = frozenset()  # empty: every community of the tenant
+
+    def allows(self, tenant: str, community: str | None) -> bool:
+        return tenant == self.tenant and (not self.communities or (community is not None and community in self.communities))
 
 
 class SubmissionStatus(StrEnum):
@@ -67,6 +83,8 @@ class Submission(BaseModel):
     callback_url: str | None = None
     webhook_status: WebhookStatus | None = None
     webhook_attempts: int = 0
+    tenant: str = DEFAULT_TENANT
+    community: str | None = None
 
 
 class WebhookDue(BaseModel):
@@ -93,6 +111,8 @@ class Escalation(BaseModel):
     status: Literal["open", "acked"] = "open"
     acked_at: float | None = None
     acked_by: str | None = Field(default=None, description="the id of the moderator's API key")
+    community: str | None = Field(default=None, description="the rulebook the post was judged under")
+    tenant: str = DEFAULT_TENANT
 
 
 class FeedbackOutcome(StrEnum):
@@ -117,6 +137,7 @@ class FeedbackRecord(FeedbackIn):
     decision_id: str
     key_id: str
     created_at: float
+    tenant: str = DEFAULT_TENANT
 
 
 class QueueStats(BaseModel):

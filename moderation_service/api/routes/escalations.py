@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Query, Request
 from fastapi.responses import JSONResponse
 
-from moderation_service.api.auth import ModeratorKey
+from moderation_service.api.auth import ModeratorKey, scope_of
 from moderation_service.api.routing import v1_router
 from moderation_service.api.state import services_of
 from moderation_service.service import FeedbackIn
@@ -31,19 +31,20 @@ def list_escalations(
     status: Annotated[EscalationStatus, Query()] = EscalationStatus.open,
     limit: int = Query(100, ge=1, le=1000),
 ) -> dict[str, Any]:
-    """Open escalations oldest first, each with its age in seconds; or handled ones, most recently acknowledged first."""
-    services = services_of(request)
-    rows = open_escalations(services, limit) if status is EscalationStatus.open else acked_escalations(services, limit)
+    """This key's tenant's (and communities') open escalations oldest first, with their age; or handled ones, newest first."""
+    services, scope = services_of(request), scope_of(key)
+    listing = open_escalations if status is EscalationStatus.open else acked_escalations
+    rows = listing(services, limit, scope)
     return {"status": status.value, "escalations": [e.model_dump(mode="json") for e in rows]}
 
 
 @router.post("/escalations/{decision_id}/ack")
 def ack_escalation(decision_id: str, request: Request, key: ModeratorKey) -> JSONResponse:
-    acknowledge(services_of(request), decision_id, key.id)
+    acknowledge(services_of(request), decision_id, key.id, scope_of(key))
     return JSONResponse({"id": decision_id, "status": "acked"})
 
 
 @router.post("/decisions/{decision_id}/feedback", status_code=201)
 def feedback(decision_id: str, body: FeedbackIn, request: Request, key: ModeratorKey) -> JSONResponse:
-    record_feedback(services_of(request), decision_id, body, key.id)
+    record_feedback(services_of(request), decision_id, body, key.id, scope_of(key))
     return JSONResponse({"decision_id": decision_id, "stored": True}, status_code=201)

@@ -15,13 +15,15 @@ from typing import Annotated
 
 from fastapi import BackgroundTasks, Header, Request
 
-from moderation_service.api.auth import ModerateKey
+from moderation_service.api.auth import ModerateKey, scope_of
 from moderation_service.api.routing import v1_router
 from moderation_service.api.schemas import BatchRequest, BatchResponse, ModerateRequest, ModerationResult
 from moderation_service.api.state import services_of
 from moderation_service.service import Action
 from moderation_service.service.in_time import after_answer, answer_by, moderate_in_time
 from moderation_service.service.moderate import Judged, check_batch, moderate_now
+from moderation_service.service.scope import require_communities
+from moderation_service.store import Scope
 
 __all__ = ["DEADLINE_HEADER", "router"]
 
@@ -39,14 +41,17 @@ def _result(judged: Judged, post_id: str | None) -> ModerationResult:
     )
 
 
-def _judge(request: Request, items: list[ModerateRequest], deadline_ms: int | None, tasks: BackgroundTasks) -> list[ModerationResult]:
+def _judge(
+    request: Request, items: list[ModerateRequest], scope: Scope, deadline_ms: int | None, tasks: BackgroundTasks
+) -> list[ModerationResult]:
     services = services_of(request)
     post_ids = [item.post_id for item in items]
     if deadline_ms is None:
-        judged = moderate_now(services, items, post_ids)
+        judged = moderate_now(services, items, post_ids, scope)
         return [_result(j, pid) for j, pid in zip(judged, post_ids, strict=True)]
+    require_communities(services, scope, items)
     results = moderate_in_time(services, items, answer_by(time.monotonic(), deadline_ms))
-    tasks.add_task(after_answer, services, results, post_ids)
+    tasks.add_task(after_answer, services, results, post_ids, tenant=scope.tenant)
     return [
         ModerationResult(
             **dict(r.decision), post_id=pid, decision_id=r.decision_id if r.decision.action is Action.escalate else None
@@ -60,7 +65,7 @@ def moderate(
     body: ModerateRequest, request: Request, key: ModerateKey, tasks: BackgroundTasks, deadline_ms: Deadline = None
 ) -> ModerationResult:
     """Judge one post now: allow, hold or escalate, with reasons, spans and signposting."""
-    return _judge(request, [body], deadline_ms, tasks)[0]
+    return _judge(request, [body], scope_of(key), deadline_ms, tasks)[0]
 
 
 @router.post("/moderate/batch", response_model=BatchResponse)
@@ -69,4 +74,4 @@ def moderate_batch(
 ) -> BatchResponse:
     """Judge up to ``max_batch`` posts in order; the batch is refused whole if any item is invalid."""
     check_batch(services_of(request), body.items, services_of(request).api.max_batch)
-    return BatchResponse(results=_judge(request, body.items, deadline_ms, tasks))
+    return BatchResponse(results=_judge(request, body.items, scope_of(key), deadline_ms, tasks))

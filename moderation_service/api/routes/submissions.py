@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from moderation_service.api.auth import SubmitKey
+from moderation_service.api.auth import SubmitKey, scope_of
 from moderation_service.api.routing import v1_router
 from moderation_service.api.schemas import SubmissionBatch
 from moderation_service.api.state import services_of
@@ -30,19 +30,19 @@ def _view(accepted: Accepted) -> dict[str, Any]:
 
 @router.post("", status_code=202, responses={200: {"description": "the same post_id and text again: the existing submission"}})
 def submit(body: SubmissionIn, request: Request, key: SubmitKey) -> JSONResponse:
-    accepted = accept_submission(services_of(request), key.id, body)
+    accepted = accept_submission(services_of(request), key.id, body, scope_of(key))
     return JSONResponse(_view(accepted), status_code=202 if accepted.created else 200)
 
 
 @router.post("/batch", status_code=202)
 def submit_batch(body: SubmissionBatch, request: Request, key: SubmitKey) -> JSONResponse:
-    accepted = accept_batch(services_of(request), key.id, body.items)
+    accepted = accept_batch(services_of(request), key.id, body.items, scope_of(key))
     return JSONResponse({"submissions": [_view(a) for a in accepted]}, status_code=202)
 
 
 @router.get("/{submission_id}")
 def get_submission(submission_id: str, request: Request, key: SubmitKey) -> JSONResponse:
-    submission = submission_status(services_of(request), submission_id)
+    submission = submission_status(services_of(request), submission_id, scope_of(key))
     view: dict[str, Any] = {
         "submission_id": submission.id,
         "post_id": submission.post_id,
