@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from moderation_service.config import ApiSettings, CoralSettings, QueueSettings, WebhookSettings
 from moderation_service.core.pipeline import Pipeline
@@ -10,7 +11,15 @@ from moderation_service.errors import StoreUnavailable
 from moderation_service.metrics import Metrics
 from moderation_service.store import JobQueue, Store
 
-__all__ = ["Services"]
+__all__ = ["RulebookSyncState", "Services"]
+
+
+@dataclass
+class RulebookSyncState:
+    """The rulebook version this process last saw published in Redis (``service.rulebook_sync``)."""
+
+    published: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass
@@ -25,6 +34,7 @@ class Services:
     metrics: Metrics | None = None
     store: Store | None = None
     queue: JobQueue | None = None
+    rulebook_sync: RulebookSyncState = field(default_factory=RulebookSyncState)
 
     def require_store(self) -> Store:
         """The store, or StoreUnavailable (HTTP 503 + Retry-After) when no Redis is configured."""

@@ -14,6 +14,7 @@ __all__ = [
     "PENDING",
     "PREFIX",
     "REAPER_LOCK",
+    "RULEBOOK_VERSION",
     "WEBHOOKS_DUE",
     "escalation",
     "feedback",
@@ -33,6 +34,7 @@ FEEDBACK_INDEX = PREFIX + "feedback"
 AUDIT = PREFIX + "audit"
 DECISIONS_STORED = PREFIX + "stats:decisions_stored"
 REAPER_LOCK = PREFIX + "reaper:lock"
+RULEBOOK_VERSION = PREFIX + "rulebooks:version"  # the rulebook digest every process follows
 
 
 def submission(sub_id: str) -> str:

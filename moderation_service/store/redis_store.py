@@ -176,9 +176,21 @@ class Store:
     def decisions_stored(self) -> int:
         return int(self._call(self.redis.get, keys.DECISIONS_STORED) or 0)
 
+    def release_lease(self, sub_id: str) -> None:
+        """A stopping worker hands its job back: the lease runs out now, so the next reaper tick re-queues it."""
+        self._call(self.redis.zadd, keys.LEASES, {sub_id: 0}, xx=True)
+
     def take_reaper_turn(self, hold_ms: int) -> bool:
         """A short lock, so one reaper among all workers acts per tick."""
         return bool(self._call(self.redis.set, keys.REAPER_LOCK, "1", nx=True, px=hold_ms))
+
+    # --- the rulebook version every process follows ------------------------------------------
+    def publish_rulebook_version(self, version: str) -> None:
+        self._call(self.redis.set, keys.RULEBOOK_VERSION, version)
+
+    def published_rulebook_version(self) -> str | None:
+        raw = self._call(self.redis.get, keys.RULEBOOK_VERSION)
+        return raw.decode() if raw else None
 
     # --- webhooks ------------------------------------------------------------------------------
     def schedule_webhook(self, due_item: WebhookDue, due: float) -> None:
