@@ -42,10 +42,14 @@ def serve(
     workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
 ) -> None:
     """Run the HTTP API. With no keys configured, a development key is created and printed once."""
+    import signal
+
     from moderation_service.metrics import prepare_multiprocess_dir
 
     settings = _dev_key_if_none(load_settings(), host, port, workers)
     prepare_multiprocess_dir()
+    # uvicorn stops gracefully, then raises the signal again: this handler turns that into exit code 0.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     _serve_api(settings, host, port, workers)
 
 
