@@ -2,22 +2,44 @@
 
 from __future__ import annotations
 
+import logging
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from moderation_service.core.decision import Decision
+from moderation_service.core.decision import Action, Decision
 from moderation_service.core.post import PostIn
-from moderation_service.errors import InputError, TextTooLongError
+from moderation_service.errors import InputError, StoreUnavailable, TextTooLongError
 from moderation_service.service.escalate import record_escalation
 from moderation_service.service.parts import Services
 
 __all__ = ["Judged", "check_batch", "count_decision", "judge", "judge_parts", "moderate_now"]
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Judged:
     decision: Decision
-    decision_id: str | None  # set when the escalation was recorded (for feedback)
+    decision_id: str | None  # set when the decision (or its escalation) was stored, for feedback
+
+
+def _stored(services: Services, decision: Decision, post_id: str | None) -> str | None:
+    """Every sync decision gets an id moderators can give feedback on; an escalation's is its queue entry.
+
+    Best effort, as for escalations: with no store, or the store down, the decision stands without an id.
+    """
+    if decision.action is Action.escalate:
+        return record_escalation(services, decision, post_id=post_id)
+    if services.store is None:
+        return None
+    decision_id = secrets.token_hex(12)
+    try:
+        services.store.record_decision(decision_id, decision, post_id)
+    except StoreUnavailable:
+        log.warning("decision not recorded for feedback: store unavailable", extra={"action": decision.action.value})
+        return None
+    return decision_id
 
 
 def check_batch(services: Services, posts: Sequence[PostIn], limit: int) -> None:
@@ -58,7 +80,4 @@ def judge_parts(services: Services, post: PostIn, parts: Sequence[str]) -> tuple
 def moderate_now(services: Services, posts: Sequence[PostIn], post_ids: Sequence[str | None]) -> list[Judged]:
     """The sync path: judge, then put escalations on the human queue (the caller keeps the decision either way)."""
     decisions = judge(services, posts)
-    return [
-        Judged(decision, record_escalation(services, decision, post_id=post_id))
-        for decision, post_id in zip(decisions, post_ids, strict=True)
-    ]
+    return [Judged(decision, _stored(services, decision, post_id)) for decision, post_id in zip(decisions, post_ids, strict=True)]

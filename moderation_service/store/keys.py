@@ -16,6 +16,7 @@ __all__ = [
     "REAPER_LOCK",
     "RULEBOOK_VERSION",
     "WEBHOOKS_DUE",
+    "decision",
     "escalation",
     "feedback",
     "idempotency",
@@ -53,6 +54,11 @@ def idempotency(key_id: str, post_id: str) -> str:
 
 def escalation(decision_id: str) -> str:
     return f"{PREFIX}esc:{decision_id}"
+
+
+def decision(decision_id: str) -> str:
+    """A sync allow/hold decision's record (no text), so moderators can give feedback on it."""
+    return f"{PREFIX}decision:{decision_id}"
 
 
 def feedback(decision_id: str) -> str:

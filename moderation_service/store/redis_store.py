@@ -294,8 +294,25 @@ class Store:
             for raw in self._call(self.redis.lrange, keys.feedback(member.decode()), 0, -1):
                 yield FeedbackRecord.model_validate_json(raw)
 
+    def record_decision(self, decision_id: str, decision: Decision, post_id: str | None = None) -> None:
+        """Keep a sync decision's outline (action, categories, rulebook; never text) for feedback on it."""
+        pipe = self.redis.pipeline()
+        pipe.hset(
+            keys.decision(decision_id),
+            mapping={
+                "action": decision.action.value,
+                "post_id": post_id or "",
+                "categories": json.dumps(sorted({r.category for r in decision.reasons})),
+                "rulebook": decision.rulebook.model_dump_json(),
+                "created_at": time.time(),
+            },
+        )
+        pipe.expire(keys.decision(decision_id), self.record_ttl_s)
+        self._call(pipe.execute)
+
     def decision_exists(self, decision_id: str) -> bool:
-        return bool(self._call(self.redis.exists, keys.submission(decision_id), keys.escalation(decision_id)))
+        names = (keys.submission(decision_id), keys.escalation(decision_id), keys.decision(decision_id))
+        return bool(self._call(self.redis.exists, *names))
 
     def audit_events(self, count: int = 1000) -> list[dict[str, str]]:
         entries = self._call(self.redis.xrevrange, keys.AUDIT, count=count)
