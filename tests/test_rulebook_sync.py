@@ -96,7 +96,7 @@ def test_reload_reaches_the_worker_and_a_community_added_later_works_on_the_queu
             path.write_text(path.read_text().replace("no more insulin]", "no more insulin, ditch insulin]"))
             again = admin.post("/v1/rulebooks/reload").json()
             version = again["reloaded"]["diabetes-forum"]
-            assert version != first["rulebook"]["version"]  # type: ignore[index]
+            assert version != first["rulebook"]["version"]
             queued = queued_decision(submit, NEW_CLAIM, "changed-rule-1", "diabetes-forum")
             sync = admin.post("/v1/moderate", json={"text": NEW_CLAIM, "community": "diabetes-forum"}).json()
         assert queued["action"] == sync["action"] == "hold"
