@@ -140,9 +140,10 @@ class Supervisor:
             for child in (self._redis, *self._workers):
                 try:
                     self._check(child)
-                except ConfigError as exc:  # Redis could not start again (port taken): try later
+                except (ConfigError, OSError) as exc:  # e.g. Redis's port taken meanwhile: try again later
                     log.error(f"{child.name} could not be started again: {exc}")
                     child.next_start = time.monotonic() + child.pause_s
+                    child.pause_s = min(_MAX_PAUSE_S, child.pause_s * 2)
 
     def _check(self, child: _Child) -> None:
         process = child.process
