@@ -9,7 +9,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from moderation_service.core.pipeline import Pipeline
 from moderation_service.store import Store
 from tests.conftest import Api, Keys, make_api, settings_for
 from tests.fake_classifier import FAKE
-from tests.queue_support import RedisServer, start_worker, stop_process, wait_for
+from tests.queue_support import RedisServer, start_worker, stop_process, stop_workers, wait_for
 
 # Only a guard against a hung process (the test fails then): on a loaded CI machine a job and a stop take longer.
 GUARD_S = 60
@@ -37,9 +37,12 @@ class Rig:
     keys: Keys
     log: Path
     env: dict[str, str]
+    started: list[Any] = field(default_factory=list)
 
     def worker(self, wait: bool = True, **env: str) -> Any:
-        return start_worker({**self.env, **env}, self.log, wait)
+        process = start_worker({**self.env, **env}, self.log, wait)
+        self.started.append(process)
+        return process
 
     def submit(self, client: TestClient, text: str, post_id: str) -> str:
         r = client.post("/v1/submissions", json={"text": text, "post_id": post_id})
@@ -66,7 +69,9 @@ def rig(tmp_path: Path, shared_pipeline: Pipeline, shared_rules: Path, keys: Key
         "MODERATION_REAPER_INTERVAL_S": "0.2",
     }
     api = make_api(settings_for(shared_rules, keys, redis.url, queue=QUEUE), shared_pipeline)
-    yield Rig(redis, api, keys, tmp_path / "worker.log", env)
+    running = Rig(redis, api, keys, tmp_path / "worker.log", env)
+    yield running
+    stop_workers(running.started)  # those a failed test left running (each test asserts its own clean stops)
     redis.stop()
 
 

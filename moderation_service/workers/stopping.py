@@ -87,6 +87,10 @@ class _Graceful:
     def _install_signal_handlers(self) -> None:
         pass  # GracefulStop's handlers stay in charge (RQ's would replace them in ``work()``)
 
+    def subscribe(self) -> None:
+        """No RQ command channel: stops come by signal, and its pub/sub thread would outlive a worker
+        whose teardown a Redis outage cut short (one more thread retrying every 2 s per outage)."""
+
     def execute_job(self, job: Job, queue: Queue) -> Any:
         result = super().execute_job(job, queue)  # type: ignore[misc]
         if self.graceful.requested.is_set():
