@@ -55,7 +55,7 @@ class GracefulStop:
         self.requested.set()
         log.info(f"stop requested ({signal.Signals(signum).name})")
         if self.loading:
-            raise SystemExit(0)
+            self._exit()  # nothing taken, nothing to write; a SystemExit could be swallowed by the code loading a model
         worker = self.worker
         if worker is None:
             return  # between RQ workers (waiting for Redis): the loop sees ``requested``
@@ -75,8 +75,12 @@ class GracefulStop:
             if isinstance(worker, Worker) and not isinstance(worker, SimpleWorker) and worker.horse_pid:
                 worker.kill_horse()
             log.warning("job still running at the stop timeout: released to another worker; exiting")
-            self._on_exit()
-            os._exit(0)
+            self._exit()
+
+    def _exit(self) -> None:
+        self._on_exit()
+        logging.shutdown()
+        os._exit(0)
 
 
 class _Graceful:
