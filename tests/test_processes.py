@@ -107,8 +107,9 @@ def test_busy_worker_survives_a_redis_restart_and_nothing_is_lost(rig: Rig) -> N
 def test_idle_worker_stops_with_exit_0(rig: Rig, signum: int) -> None:
     rig.redis.start()
     worker = rig.worker()
-    time.sleep(0.5)  # inside RQ's blocking dequeue
+    time.sleep(5)  # inside RQ's blocking dequeue, longer than the store's 3 s socket timeout
     assert stop_process(worker, timeout=GUARD_S, signum=signum) == 0
+    assert "without a stop request" not in rig.log_text()  # the dequeue was not cut short by a time-out
     assert rig.log_text().count('"msg": "worker stopped"') == 1
 
 

@@ -15,8 +15,9 @@ import redis
 from prometheus_client import multiprocess, start_http_server
 from rq.exceptions import StopRequested
 
+from moderation_service import bootstrap
 from moderation_service.config import Settings
-from moderation_service.errors import StoreUnavailable
+from moderation_service.errors import ConfigError, StoreUnavailable
 from moderation_service.logs import configure_logging
 from moderation_service.metrics import scrape_registry
 from moderation_service.service.rulebook_sync import start_follower
@@ -76,13 +77,17 @@ def run_worker(settings: Settings, burst: bool = False, name: str | None = None)
 
 def _work(ctx: WorkerContext, stop: GracefulStop, burst: bool, name: str | None) -> None:
     """RQ workers one after another until a stop request (or, in burst mode, an empty queue)."""
-    queue = ctx.services.require_queue()
-    connection = ctx.services.require_store().redis
+    queue_names = ctx.services.require_queue().names
+    # RQ gets a client of its own: it raises its pool's socket timeout above its blocking dequeue's, and a
+    # connection the store opened first (3 s timeout, to fail fast) would end that dequeue with a time-out.
+    connection = bootstrap.redis_client(ctx.settings)
+    if connection is None:
+        raise ConfigError("workers need MODERATION_REDIS_URL or MODERATION_REDIS_SENTINELS")
     worker_class = StoppableSimpleWorker if ctx.settings.queue.worker_class == "simple" else StoppableForkWorker
     wait_s, outage = 0.2, False
     while not stop.requested.is_set():
         try:
-            worker = worker_class([queue.moderation, queue.webhooks], connection=connection, name=name)  # it talks to Redis
+            worker = worker_class(queue_names, connection=connection, name=name)  # it talks to Redis
         except _REDIS_ERRORS:
             if not outage:
                 log.warning("Redis unreachable; waiting for it")
