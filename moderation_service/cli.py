@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -43,10 +44,14 @@ def serve(
     workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
 ) -> None:
     """Run the HTTP API. With no keys configured, a development key is created and printed once."""
+    import signal
+
     from moderation_service.metrics import prepare_multiprocess_dir
 
     settings = _dev_key_if_none(load_settings(), host, port, workers)
     prepare_multiprocess_dir()
+    # uvicorn stops gracefully, then raises the signal again: this handler turns that into exit code 0.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     _serve_api(settings, host, port, workers)
 
 
@@ -89,6 +94,21 @@ def worker(
     if redis_url:
         settings = settings.model_copy(update={"redis": settings.redis.model_copy(update={"url": redis_url})})
     run_worker(settings, burst=burst)
+    _exit_now()
+
+
+def _exit_now() -> None:
+    """Exit 0 once everything is written (logs flushed; Redis and the metrics files need nothing more).
+
+    Tearing down the interpreter frees the loaded grammars and models one object at a time: seconds
+    that write nothing but would eat into an orchestrator's grace period, so the process skips them.
+    """
+    import logging
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 @app.command()
@@ -99,14 +119,16 @@ def run(
     data_dir: Annotated[Path, typer.Option(help="where Redis keeps its append-only file, and the development key")] = Path(".data"),
     workers: Annotated[int, typer.Option(help="queue workers to start")] = 1,
 ) -> None:
-    """Everything on one machine, no configuration: Redis (child process, AOF), worker(s) and the API."""
+    """Everything on one machine, no configuration: Redis (child process, AOF), worker(s) and the API.
+
+    Redis and the workers are supervised (started again if they die); Ctrl-C or SIGTERM stops all, exit 0.
+    """
     import logging
     import signal
-    import subprocess
 
     from moderation_service.dev_stack import StartupWatch, build_models_quietly, development_key, port_problem
-    from moderation_service.embedded_run import start_redis, start_workers, stop
-    from moderation_service.metrics import prepare_multiprocess_dir
+    from moderation_service.embedded_run import Supervisor
+    from moderation_service.metrics import use_multiprocess_dir
 
     for problem in (
         port_problem(host, port, f"choose another: make run PORT={port + 1} (or --port {port + 1})"),
@@ -139,22 +161,24 @@ def run(
     # SIGTERM stops like Ctrl-C: uvicorn re-raises the signal after its own shutdown, and the default
     # action would end this process before the workers and Redis below are stopped.
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    redis_process = start_redis(data_dir, redis_port)
-    worker_processes: list[subprocess.Popen[bytes]] = []
+    signal.signal(signal.SIGINT, _exit_cleanly)  # Ctrl-C before or after uvicorn runs: the same clean stop, exit 0
+    # prometheus_client reads this variable itself, in this process (the API) and in the workers it starts.
+    use_multiprocess_dir(Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or (data_dir / "metrics").resolve()))
+    logging.getLogger("moderation_service").addHandler(watch.log_handler())
+
+    def forward(process: subprocess.Popen[bytes]) -> None:
+        assert process.stderr is not None
+        watch.forward(process.stderr, sys.stderr.buffer)
+
+    supervisor = Supervisor(data_dir, redis_port, settings.redis.url, workers, on_worker_start=forward)
     try:
-        # prometheus_client reads this variable itself, in this process and in the workers it starts.
-        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str((data_dir / "metrics").resolve()))
-        prepare_multiprocess_dir()
-        logging.getLogger("moderation_service").addHandler(watch.log_handler())
-        worker_processes = start_workers(workers, settings.redis.url, stderr=subprocess.PIPE)
-        for process in worker_processes:
-            assert process.stderr is not None
-            watch.forward(process.stderr, sys.stderr.buffer)
+        supervisor.start()
         watch.announce(f"http://{host}:{port}/readyz", lines, _say)
         _serve_api(settings, host, port, 1)
     finally:
-        stop(worker_processes)
-        stop([redis_process])
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM may not cut the stop short
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        supervisor.stop()
         watch.drain()
         err.print("stopped API, worker(s) and Redis")
 

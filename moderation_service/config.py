@@ -122,6 +122,9 @@ class QueueSettings(BaseSettings):
     requeue_stale_after_s: float = Field(default=120.0, gt=0, description="a queued submission not started by then is re-queued")
     reaper_interval_s: float = Field(default=1.0, gt=0)
     worker_class: Literal["simple", "fork"] = Field(default="simple", description="simple: jobs run in the preloaded process")
+    worker_stop_timeout_s: float = Field(
+        default=10.0, gt=0, le=300, description="after SIGTERM, a job still running this long is released to another worker"
+    )
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535, description="serve a worker's /metrics here")
     worker_metrics_host: str = Field(default="127.0.0.1", description="address the worker's /metrics binds (loopback unless opened)")
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from moderation_service.core.pipeline import ModelVersion
     from moderation_service.store import Store
 
-__all__ = ["Metrics", "QueueCollector", "create_metrics", "prepare_multiprocess_dir", "scrape_registry"]
+__all__ = ["Metrics", "QueueCollector", "create_metrics", "prepare_multiprocess_dir", "scrape_registry", "use_multiprocess_dir"]
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -143,6 +143,19 @@ class QueueCollector(Collector):
             yield up
             return
         yield from (depth, oldest, open_count, open_age, up)
+
+
+def use_multiprocess_dir(folder: Path) -> None:
+    """Multiprocess mode from now on, for this process and the children it starts (``run``).
+
+    prometheus_client chooses how to store values when it is first imported, which in ``run`` is before
+    the folder is known: it chooses again here, or the API's own series would never reach the folder.
+    """
+    from prometheus_client import values
+
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    prepare_multiprocess_dir()
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
 
 
 def prepare_multiprocess_dir() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -36,13 +37,14 @@ def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.
     return predicate()
 
 
-def stop_process(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    """SIGTERM, and the process must exit by itself; one that hangs is killed and the test fails (never silently)."""
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 20, signum: int = signal.SIGTERM) -> int:
+    """SIGTERM (or ``signum``), and the process must exit by itself; one that hangs is killed and the test fails
+    (never silently). Returns its exit code, for tests that assert a clean stop (0)."""
     if process.poll() is not None:
-        return
-    process.terminate()
+        return process.returncode
+    process.send_signal(signum)
     try:
-        process.wait(timeout=timeout)
+        return process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()

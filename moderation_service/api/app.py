@@ -28,6 +28,7 @@ from moderation_service.console import create_router as console_router
 from moderation_service.logs import configure_logging
 from moderation_service.metrics import QueueCollector, scrape_registry
 from moderation_service.service import Services
+from moderation_service.service.rulebook_sync import start_follower
 from moderation_service.service.rulebooks import publish_versions, reload_quietly
 
 __all__ = ["app_from_env", "create_app"]
@@ -54,7 +55,9 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None, se
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGHUP, reload_quietly, parts)
+        follower = start_follower(parts)  # reloads published by any process reach this one within seconds
         yield
+        follower.stopping.set()
         if services is None:
             parts.close()
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

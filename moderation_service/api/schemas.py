@@ -21,7 +21,7 @@ class ModerateRequest(PostIn):
 
 class ModerationResult(Decision):
     post_id: str | None = None
-    decision_id: str | None = Field(default=None, description="set when the decision was stored (escalations), for feedback")
+    decision_id: str | None = Field(default=None, description="the stored decision's id, for feedback (null: no store, or it was down)")
     escalation_recorded: bool | None = Field(
         default=None,
         description="escalations only: false means the human queue did NOT get it (store down): alert a person another way",

@@ -114,7 +114,7 @@ def publish_draft(services: Services, draft: Draft) -> dict[str, str]:
     previous = target.read_text(encoding="utf-8") if target.exists() else None
     _write(target, draft.text)
     try:
-        return reload_rulebooks(services)
+        return reload_rulebooks(services).reloaded
     except RulebookError:
         if previous is None:
             target.unlink()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from moderation_service.core.decision import Action, Decision
 from moderation_service.core.post import PostIn
-from moderation_service.errors import InputError, OverloadedError, TextTooLongError
+from moderation_service.errors import InputError, OverloadedError, StoreUnavailable, TextTooLongError
 from moderation_service.service.escalate import record_escalation
 from moderation_service.service.parts import Services
 from moderation_service.service.scope import require_communities
@@ -15,16 +17,36 @@ from moderation_service.store import Scope
 
 __all__ = ["Judged", "admit", "check_batch", "count_decision", "judge", "judge_parts", "moderate_now"]
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Judged:
     decision: Decision
-    decision_id: str | None  # set when the escalation was recorded (for feedback)
+    decision_id: str | None  # set when the decision (or its escalation) was stored, for feedback
 
     @property
     def escalation_recorded(self) -> bool | None:
         """For an escalation: whether it reached the human queue (False: no moderator will see it there)."""
         return None if self.decision.action is not Action.escalate else self.decision_id is not None
+
+
+def _stored(services: Services, decision: Decision, post_id: str | None, tenant: str) -> str | None:
+    """Every sync decision gets an id moderators can give feedback on; an escalation's is its queue entry.
+
+    Best effort, as for escalations: with no store, or the store down, the decision stands without an id.
+    """
+    if decision.action is Action.escalate:
+        return record_escalation(services, decision, post_id=post_id, tenant=tenant)
+    if services.store is None:
+        return None
+    decision_id = secrets.token_hex(12)
+    try:
+        services.store.record_decision(decision_id, decision, post_id, tenant)
+    except StoreUnavailable:
+        log.warning("decision not recorded for feedback: store unavailable", extra={"action": decision.action.value})
+        return None
+    return decision_id
 
 
 def check_batch(services: Services, posts: Sequence[PostIn], limit: int) -> None:
@@ -77,6 +99,5 @@ def moderate_now(services: Services, posts: Sequence[PostIn], post_ids: Sequence
     admit(services)
     decisions = judge(services, posts)
     return [
-        Judged(decision, record_escalation(services, decision, post_id=post_id, tenant=scope.tenant))
-        for decision, post_id in zip(decisions, post_ids, strict=True)
+        Judged(decision, _stored(services, decision, post_id, scope.tenant)) for decision, post_id in zip(decisions, post_ids, strict=True)
     ]

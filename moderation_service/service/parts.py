@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -12,7 +13,15 @@ from moderation_service.metrics import Metrics
 from moderation_service.store import JobQueue, Store
 from moderation_service.store.console import ConsoleSessions
 
-__all__ = ["Services"]
+__all__ = ["RulebookSyncState", "Services"]
+
+
+@dataclass
+class RulebookSyncState:
+    """The rulebook version this process last saw published in Redis (``service.rulebook_sync``)."""
+
+    published: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass
@@ -30,6 +39,7 @@ class Services:
     # Work done after an answer has gone out (record an escalation, finish a partial decision): never in the critical path.
     background: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=2, thread_name_prefix="after-answer"))
     console: ConsoleSessions | None = None  # the moderator console's sign-ins (needs Redis)
+    rulebook_sync: RulebookSyncState = field(default_factory=RulebookSyncState)
 
     def require_store(self) -> Store:
         """The store, or StoreUnavailable (HTTP 503 + Retry-After) when no Redis is configured."""

@@ -12,6 +12,7 @@ from moderation_service.errors import StoreUnavailable
 from moderation_service.service.moderate import count_decision, judge
 from moderation_service.service.notify import release_due_webhooks
 from moderation_service.service.parts import Services
+from moderation_service.service.rulebook_sync import follow
 from moderation_service.store import QueuedDecision, Store
 
 __all__ = ["moderate_queued"]
@@ -44,6 +45,10 @@ def moderate_queued(services: Services, submission_id: str, attempt: int) -> str
     """Idempotent: running it twice stores one decision and sends one webhook. Returns what happened."""
     store = services.require_store()
     lease_s = services.queue_settings.job_lease_s
+    with contextlib.suppress(StoreUnavailable):
+        # Before the claim: a post accepted after a reload is judged by the reloaded rules, and compiling
+        # them (GIL-bound) cannot starve a lease's heartbeat while the submission is still only queued.
+        follow(services)
     if not store.claim(submission_id, attempt, lease_s):
         _count(services, "skipped")
         return "skipped"  # finished already, or a newer attempt owns it

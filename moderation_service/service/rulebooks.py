@@ -11,9 +11,11 @@ from moderation_service.core.decision import Signposting
 from moderation_service.core.rulebook.render import render_html, render_markdown
 from moderation_service.errors import RulebookError
 from moderation_service.service.parts import Services
+from moderation_service.service.rulebook_sync import live_version, publish
 
 __all__ = [
     "Readiness",
+    "Reloaded",
     "RulebookSummary",
     "code_of_conduct",
     "publish_versions",
@@ -41,6 +43,14 @@ class Readiness(BaseModel):
     ready: bool
     rulebooks: dict[str, str]
     models: list[str]
+    rulebook_version: str | None = None  # digest of every live rulebook: the same in every process once converged
+    rulebooks_current: bool = True  # False while this process's rules differ from the version published in Redis
+
+
+class Reloaded(BaseModel):
+    reloaded: dict[str, str]
+    rulebook_version: str
+    published: bool  # False: Redis was down, so other processes keep their rules until they next reload
 
 
 def rulebooks(services: Services) -> tuple[str, list[RulebookSummary]]:
@@ -66,19 +76,24 @@ def code_of_conduct(services: Services, name: str, format: Literal["md", "html"]
     return render_markdown(book) if format == "md" else render_html(book)
 
 
-def reload_rulebooks(services: Services) -> dict[str, str]:
-    """Reload from disk; an invalid file raises RulebookError and the last good rulebooks stay live."""
-    return services.pipeline.rulebooks.reload()
+def reload_rulebooks(services: Services) -> Reloaded:
+    """Reload from disk and publish the result, so every API and worker process follows within seconds.
+
+    An invalid file raises RulebookError and the last good rulebooks stay live (nothing is published).
+    """
+    versions = services.pipeline.rulebooks.reload()
+    published = publish(services)
+    return Reloaded(reloaded=versions, rulebook_version=live_version(services), published=published)
 
 
 def reload_quietly(services: Services) -> None:
     """SIGHUP: the same reload, reported in the log instead of an HTTP answer."""
     try:
-        versions = reload_rulebooks(services)
+        reloaded = reload_rulebooks(services)
     except RulebookError as exc:
         log.error("rulebook reload refused; last good rulebooks stay live", extra={"problems": [str(p) for p in exc.problems]})
         return
-    log.info("rulebooks reloaded", extra={"versions": versions})
+    log.info("rulebooks reloaded", extra={"versions": reloaded.reloaded})
 
 
 def publish_versions(services: Services) -> None:
@@ -96,6 +111,12 @@ def readiness(services: Services) -> Readiness:
     books = services.pipeline.rulebooks
     if not books.loaded:
         return Readiness(ready=False, rulebooks={}, models=[])
+    live = live_version(services)
+    published = services.rulebook_sync.published
     return Readiness(
-        ready=True, rulebooks={b.name: b.version for b in books.all()}, models=[str(m) for m in services.pipeline.model_versions]
+        ready=True,
+        rulebooks={b.name: b.version for b in books.all()},
+        models=[str(m) for m in services.pipeline.model_versions],
+        rulebook_version=live,
+        rulebooks_current=published is None or published == live,
     )

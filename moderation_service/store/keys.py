@@ -16,9 +16,11 @@ __all__ = [
     "PENDING",
     "PREFIX",
     "REAPER_LOCK",
+    "RULEBOOK_VERSION",
     "WEBHOOKS_DUE",
     "console_prefs",
     "console_session",
+    "decision",
     "escalation",
     "feedback",
     "idempotency",
@@ -41,6 +43,7 @@ DECISIONS_STORED = PREFIX + "stats:decisions_stored"
 REAPER_LOCK = PREFIX + "reaper:lock"
 KEYS_REVOKED = PREFIX + "keys:revoked"  # API key id -> when it was revoked (every process reads it)
 AOF_REWRITE_TURN = PREFIX + "aof:rewrite"  # held for one rewrite interval by the worker that asked Redis to rewrite
+RULEBOOK_VERSION = PREFIX + "rulebooks:version"  # the rulebook digest every process follows
 
 
 def submission(sub_id: str) -> str:
@@ -59,6 +62,11 @@ def idempotency(key_id: str, post_id: str) -> str:
 
 def escalation(decision_id: str) -> str:
     return f"{PREFIX}esc:{decision_id}"
+
+
+def decision(decision_id: str) -> str:
+    """A sync allow/hold decision's record (no text), so moderators can give feedback on it."""
+    return f"{PREFIX}decision:{decision_id}"
 
 
 def feedback(decision_id: str) -> str:

@@ -219,6 +219,10 @@ class Store:
     def decisions_stored(self) -> int:
         return int(self._call(self.redis.get, keys.DECISIONS_STORED) or 0)
 
+    def release_lease(self, sub_id: str) -> None:
+        """A stopping worker hands its job back: the lease runs out now, so the next reaper tick re-queues it."""
+        self._call(self.redis.zadd, keys.LEASES, {sub_id: 0}, xx=True)
+
     def take_reaper_turn(self, hold_ms: int) -> bool:
         """A short lock, so one reaper among all workers acts per tick."""
         return bool(self._call(self.redis.set, keys.REAPER_LOCK, "1", nx=True, px=hold_ms))
@@ -236,6 +240,14 @@ class Store:
         except redis.ResponseError as exc:
             return "already in progress" in str(exc)
         return True
+
+    # --- the rulebook version every process follows ------------------------------------------
+    def publish_rulebook_version(self, version: str) -> None:
+        self._call(self.redis.set, keys.RULEBOOK_VERSION, version)
+
+    def published_rulebook_version(self) -> str | None:
+        raw = self._call(self.redis.get, keys.RULEBOOK_VERSION)
+        return raw.decode() if raw else None
 
     # --- webhooks ------------------------------------------------------------------------------
     def schedule_webhook(self, due_item: WebhookDue, due: float) -> None:
@@ -325,8 +337,8 @@ class Store:
         return found
 
     def owner(self, decision_id: str) -> tuple[str, str | None] | None:
-        """(tenant, community) of a decision (an escalation or a submission); None when there is no such record."""
-        for name in (keys.escalation(decision_id), keys.submission(decision_id)):
+        """(tenant, community) of a decision (an escalation, a submission or a sync decision); None when there is none."""
+        for name in (keys.escalation(decision_id), keys.submission(decision_id), keys.decision(decision_id)):
             tenant, community, status = self._call(self.redis.hmget, name, ["tenant", "community", "status"])
             if status is not None:
                 return (tenant or b"default").decode(), community.decode() if community else None
@@ -403,8 +415,24 @@ class Store:
             for raw in self._call(self.redis.lrange, keys.feedback(member.decode()), 0, -1):
                 yield FeedbackRecord.model_validate_json(raw)
 
-    def decision_exists(self, decision_id: str) -> bool:
-        return bool(self._call(self.redis.exists, keys.submission(decision_id), keys.escalation(decision_id)))
+    def record_decision(self, decision_id: str, decision: Decision, post_id: str | None = None, tenant: str = "default") -> None:
+        """Keep a sync decision's outline (action, categories, rulebook, owner; never text) for feedback on it."""
+        pipe = self.redis.pipeline()
+        pipe.hset(
+            keys.decision(decision_id),
+            mapping={
+                "action": decision.action.value,
+                "status": "decided",
+                "tenant": tenant,
+                "community": decision.rulebook.name,
+                "post_id": post_id or "",
+                "categories": json.dumps(sorted({r.category for r in decision.reasons})),
+                "rulebook": decision.rulebook.model_dump_json(),
+                "created_at": time.time(),
+            },
+        )
+        pipe.expire(keys.decision(decision_id), self.record_ttl_s)
+        self._call(pipe.execute)
 
     def kept_texts(self, scope: Scope, limit: int = 5000) -> list[tuple[str, SubmissionIn]]:
         """Submissions in ``scope`` whose text has not expired yet (a rule replay's corpus), oldest first."""

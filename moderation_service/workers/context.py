@@ -20,6 +20,7 @@ class WorkerContext:
     settings: Settings
     services: Services
     registry: CollectorRegistry
+    running: str | None = None  # the submission whose job runs now (a stopping worker releases it)
 
 
 _lock = threading.Lock()

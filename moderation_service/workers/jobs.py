@@ -10,7 +10,12 @@ __all__ = ["deliver_webhook", "moderate_submission"]
 
 def moderate_submission(submission_id: str, attempt: int) -> str:
     """Idempotent: running one twice stores one decision and sends one webhook."""
-    return queued.moderate_queued(current().services, submission_id, attempt)
+    ctx = current()
+    ctx.running = submission_id
+    try:
+        return queued.moderate_queued(ctx.services, submission_id, attempt)
+    finally:
+        ctx.running = None
 
 
 def deliver_webhook(submission_id: str, attempt: int) -> str:

@@ -23,4 +23,5 @@ def readyz(request: Request) -> JSONResponse:
     ready = readiness(state.services) if state is not None else None
     if ready is None or not ready.ready:
         return JSONResponse({"status": "starting"}, status_code=503)
-    return JSONResponse({"status": "ready", "rulebooks": ready.rulebooks, "models": ready.models})
+    body = {"status": "ready", "rulebooks": ready.rulebooks, "rulebook_version": ready.rulebook_version}
+    return JSONResponse({**body, "rulebooks_current": ready.rulebooks_current, "models": ready.models})

@@ -35,4 +35,4 @@ def code_of_conduct(name: str, request: Request, key: ModerateKey, format: Liter
 @router.post("/reload")
 def reload_rulebooks(request: Request, key: AdminKey) -> dict[str, object]:
     """Reload from disk; an invalid file is refused with its problems (422) and nothing changes."""
-    return {"reloaded": service.reload_rulebooks(services_of(request))}
+    return service.reload_rulebooks(services_of(request)).model_dump()

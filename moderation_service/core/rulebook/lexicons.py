@@ -60,7 +60,9 @@ def term_pattern(term: str) -> str:
 
 
 def _alternation(terms: tuple[str, ...]) -> str:
-    return "(?:" + "|".join(term_pattern(t) for t in sorted(set(terms), key=len, reverse=True)) + ")"
+    # Longest first (so alternation prefers it), ties in a fixed order: the pattern, and so the rulebook's
+    # version hash, must be the same in every process (a set's order changes with each interpreter's hash seed).
+    return "(?:" + "|".join(term_pattern(t) for t in sorted(set(terms), key=lambda t: (-len(t), t))) + ")"
 
 
 def expand(regex: str, lexicons: Mapping[str, tuple[str, ...]]) -> str:
