@@ -157,7 +157,7 @@ def test_two_hundred_percent_zoom_reflows_without_sideways_scrolling(console: Co
     """A 1280 px wide window at 200 % zoom is 640 CSS pixels at twice the density."""
     page = console.page(viewport={"width": 640, "height": 720}, device_scale_factor=2)
     sign_in(page, console.keys.moderator)
-    for path in ("/console/queue", "/console/settings"):
+    for path in ("/console/queue", "/console/settings", "/console/calibration"):
         page.goto(path)
         assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth"), path
         assert axe_serious(page) == []
