@@ -91,6 +91,25 @@ def test_a_405_names_the_allowed_methods(api: Api, keys: Keys) -> None:
     assert r.status_code == 405 and r.headers["allow"] == "POST" and r.json()["code"] == "method_not_allowed"
 
 
+def _read_response(sock: socket.socket) -> str:
+    """Head and body of one HTTP response (they may arrive in separate TCP segments)."""
+    data = b""
+    while b"\r\n\r\n" not in data or len(data.partition(b"\r\n\r\n")[2]) < _content_length(data):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode("latin-1")
+
+
+def _content_length(data: bytes) -> int:
+    for line in data.partition(b"\r\n\r\n")[0].split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 0
+
+
 def test_a_client_that_stops_sending_its_body_gets_408(tmp_path: Path, keys: Keys) -> None:
     """A real uvicorn server and a raw socket that sends half a body and waits."""
     server = start_server(tmp_path, keys, {"MODERATION_BODY_READ_TIMEOUT_S": "1"})
@@ -99,7 +118,7 @@ def test_a_client_that_stops_sending_its_body_gets_408(tmp_path: Path, keys: Key
         with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
             head = f"POST /v1/moderate HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {keys.moderate}\r\nContent-Type: application/json\r\n"
             sock.sendall((head + "Content-Length: 100\r\n\r\n").encode() + b'{"text": "')
-            answer = sock.recv(65536).decode("latin-1")
+            answer = _read_response(sock)
     finally:
         stop_server(server)
     assert answer.startswith("HTTP/1.1 408") and "request_timeout" in answer
