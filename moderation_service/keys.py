@@ -23,13 +23,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from moderation_service.errors import AuthError, ConfigError, ForbiddenError, StoreUnavailable
+from moderation_service.store.rows import DEFAULT_TENANT  # one default tenant for keys and stored rows
 
 __all__ = ["DEFAULT_TENANT", "SCOPES", "ApiKey", "KeyStore", "LiveKeys", "format_time", "generate_key", "parse_time", "revoke_line"]
 
 log = logging.getLogger(__name__)
 
 SCOPES = ("moderate", "submit", "moderator", "admin")
-DEFAULT_TENANT = "default"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _FIELDS = ("tenant", "communities", "expires", "revoked")
 

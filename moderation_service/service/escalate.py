@@ -8,6 +8,7 @@ import secrets
 from moderation_service.core.decision import Action, Decision
 from moderation_service.errors import StoreUnavailable
 from moderation_service.service.parts import Services
+from moderation_service.store.rows import DEFAULT_TENANT
 
 __all__ = ["record_escalation"]
 
@@ -22,7 +23,7 @@ def record_escalation(
     context: str = "",
     decision_id: str | None = None,
     best_effort: bool = True,
-    tenant: str = "default",
+    tenant: str = DEFAULT_TENANT,
 ) -> str | None:
     """The escalation's id once it is on the human queue; None when the decision is not an escalation.
 

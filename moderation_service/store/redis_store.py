@@ -22,6 +22,7 @@ from moderation_service.core.decision import Action, Decision, Priority
 from moderation_service.errors import IdempotencyConflict, StoreUnavailable
 from moderation_service.store import keys, scripts
 from moderation_service.store.rows import (
+    DEFAULT_TENANT,
     Escalation,
     FeedbackIn,
     FeedbackRecord,
@@ -101,7 +102,7 @@ class Store:
         self._call(self.redis.flushdb)
 
     # --- submissions ---------------------------------------------------------------------------
-    def create_submission(self, key_id: str, body: SubmissionIn, tenant: str = "default", community: str = "") -> tuple[str, bool]:
+    def create_submission(self, key_id: str, body: SubmissionIn, tenant: str = DEFAULT_TENANT, community: str = "") -> tuple[str, bool]:
         """(submission id, created), kept under the key's tenant. Raises IdempotencyConflict or StoreUnavailable."""
         sub_id = secrets.token_hex(12)
         digest = text_hash(body)
@@ -118,7 +119,7 @@ class Store:
         return existing_id, False
 
     def create_submissions(
-        self, key_id: str, bodies: list[SubmissionIn], tenant: str = "default", communities: list[str] | None = None
+        self, key_id: str, bodies: list[SubmissionIn], tenant: str = DEFAULT_TENANT, communities: list[str] | None = None
     ) -> list[tuple[str, bool]]:
         """A batch under the key's tenant, all or nothing: (submission id, created) per item, or IdempotencyConflict with nothing stored."""
         names = [keys.PENDING, keys.AUDIT]
@@ -156,7 +157,7 @@ class Store:
             callback_url=row.get("callback_url") or None,
             webhook_status=row.get("webhook_status") or None,
             webhook_attempts=int(row.get("webhook_attempts", "0")),
-            tenant=row.get("tenant") or "default",
+            tenant=row.get("tenant") or DEFAULT_TENANT,
             community=row.get("community") or None,
         )
 
@@ -183,7 +184,7 @@ class Store:
         waits in the due set (already due) until the reaper, or the caller, hands it to the queue.
         """
         sub_id = decision.submission_id
-        tenant = (self._call(self.redis.hget, keys.submission(sub_id), "tenant") or b"default").decode()  # never changes
+        tenant = (self._call(self.redis.hget, keys.submission(sub_id), "tenant") or DEFAULT_TENANT.encode()).decode()  # never changes
         names = [keys.submission(sub_id), keys.LEASES, keys.PENDING, keys.DECISIONS_STORED, keys.AUDIT]
         names += [keys.escalation(sub_id), keys.ESCALATIONS_OPEN, keys.WEBHOOKS_DUE, keys.tenant_escalations(tenant, "open")]
         escalated = decision.action is Action.escalate
@@ -265,7 +266,7 @@ class Store:
 
     # --- escalations ---------------------------------------------------------------------------
     def escalate(
-        self, decision_id: str, decision: Decision, post_id: str | None = None, context: str = "", tenant: str = "default"
+        self, decision_id: str, decision: Decision, post_id: str | None = None, context: str = "", tenant: str = DEFAULT_TENANT
     ) -> None:
         """Put an escalated decision on its tenant's human queue with priority, categories and the decision (never text).
 
@@ -341,7 +342,7 @@ class Store:
         for name in (keys.escalation(decision_id), keys.submission(decision_id), keys.decision(decision_id)):
             tenant, community, status = self._call(self.redis.hmget, name, ["tenant", "community", "status"])
             if status is not None:
-                return (tenant or b"default").decode(), community.decode() if community else None
+                return (tenant or DEFAULT_TENANT.encode()).decode(), community.decode() if community else None
         return None
 
     def escalations(self, ids: list[str]) -> list[Escalation]:
@@ -372,7 +373,7 @@ class Store:
                     status="acked" if row.get("status") == "acked" else "open",
                     acked_at=float(row["acked_at"]) if "acked_at" in row else None,
                     acked_by=row.get("acked_by"),
-                    tenant=row.get("tenant") or "default",
+                    tenant=row.get("tenant") or DEFAULT_TENANT,
                     community=row.get("community") or None,
                 )
             )
@@ -398,7 +399,7 @@ class Store:
         return bool(removed)
 
     # --- feedback ------------------------------------------------------------------------------
-    def add_feedback(self, decision_id: str, feedback: FeedbackIn, key_id: str, tenant: str = "default") -> None:
+    def add_feedback(self, decision_id: str, feedback: FeedbackIn, key_id: str, tenant: str = DEFAULT_TENANT) -> None:
         record = FeedbackRecord(**feedback.model_dump(), decision_id=decision_id, key_id=key_id, created_at=time.time(), tenant=tenant)
         pipe = self.redis.pipeline()
         pipe.rpush(keys.feedback(decision_id), record.model_dump_json())
@@ -415,7 +416,7 @@ class Store:
             for raw in self._call(self.redis.lrange, keys.feedback(member.decode()), 0, -1):
                 yield FeedbackRecord.model_validate_json(raw)
 
-    def record_decision(self, decision_id: str, decision: Decision, post_id: str | None = None, tenant: str = "default") -> None:
+    def record_decision(self, decision_id: str, decision: Decision, post_id: str | None = None, tenant: str = DEFAULT_TENANT) -> None:
         """Keep a sync decision's outline (action, categories, rulebook, owner; never text) for feedback on it."""
         pipe = self.redis.pipeline()
         pipe.hset(
@@ -445,7 +446,9 @@ class Store:
         owners = self._call(pipe.execute) if ids else []
         mine = []
         for sub_id, (tenant, community, created) in zip(ids, owners, strict=True):
-            if created is not None and scope.allows((tenant or b"default").decode(), community.decode() if community else None):
+            if created is not None and scope.allows(
+                (tenant or DEFAULT_TENANT.encode()).decode(), community.decode() if community else None
+            ):
                 mine.append((float(created), sub_id))
         mine.sort()
         out = []
