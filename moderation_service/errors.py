@@ -22,7 +22,10 @@ Messages never contain post text or author identifiers.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
 
 __all__ = [
     "AuthError",
@@ -41,6 +44,7 @@ __all__ = [
     "StoreUnavailable",
     "TextTooLongError",
     "UnknownRulebookError",
+    "load_each",
 ]
 
 
@@ -81,6 +85,23 @@ class RulebookError(ModerationError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
+
+
+T = TypeVar("T")
+
+
+def load_each(paths: Iterable[Path], load: Callable[[Path], T]) -> list[T]:
+    """Load every file; the problems of all of them are raised together, so one run names everything to fix."""
+    loaded: list[T] = []
+    problems: list[Problem] = []
+    for path in paths:
+        try:
+            loaded.append(load(path))
+        except RulebookError as exc:
+            problems += exc.problems
+    if problems:
+        raise RulebookError(problems)
+    return loaded
 
 
 class UnknownRulebookError(ModerationError):

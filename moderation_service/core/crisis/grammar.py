@@ -26,7 +26,7 @@ from moderation_service.core.crisis.dimensions import Dimension, RiskSignal
 from moderation_service.core.crisis.grammar_file import GrammarFile
 from moderation_service.core.crisis.tokens import BOUNDARY, CLAUSE_BREAKS, Tokens, lemma_of, tokenize
 from moderation_service.core.normalise import Normalised
-from moderation_service.errors import Problem, RulebookError
+from moderation_service.errors import Problem, RulebookError, load_each
 
 __all__ = ["CrisisGrammar", "GrammarHit", "load_grammars"]
 
@@ -482,15 +482,5 @@ def load_grammars(folder: Path, compile_now: Iterable[str] | None = None) -> Map
     ``compile_now`` names the languages to compile at once (default: all); the others compile on first
     use or in ``CrisisDetector.warm`` (compiling loads a lemma dictionary, up to seconds for Polish).
     """
-    grammars: dict[str, CrisisGrammar] = {}
-    problems: list[Problem] = []
-    for path in sorted(folder.glob("*.yaml")):
-        try:
-            grammar = _load_one(path, compile_now is None or path.stem in set(compile_now))
-        except RulebookError as exc:
-            problems += exc.problems
-            continue
-        grammars[grammar.language] = grammar
-    if problems:
-        raise RulebookError(problems)
-    return grammars
+    loaded = load_each(sorted(folder.glob("*.yaml")), lambda path: _load_one(path, compile_now is None or path.stem in set(compile_now)))
+    return {grammar.language: grammar for grammar in loaded}

@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 from moderation_service.core.rulebook.loader import Rulebook, load_rulebook
-from moderation_service.errors import Problem, RulebookError, UnknownRulebookError
+from moderation_service.errors import Problem, RulebookError, UnknownRulebookError, load_each
 
 __all__ = ["RulebookSet"]
 
@@ -31,17 +31,10 @@ class RulebookSet:
         self._books: dict[str, Rulebook] = {}
 
     def _load_all(self) -> dict[str, Rulebook]:
-        books: dict[str, Rulebook] = {}
-        problems = []
-        for path in self._files or sorted(self.folder.glob("*.yaml")):
-            try:
-                book = load_rulebook(path, self._numbers, self.rules_dir)
-            except RulebookError as exc:
-                problems += exc.problems
-                continue
-            books[book.name] = book
-        if problems:
-            raise RulebookError(problems)
+        loaded = load_each(
+            self._files or sorted(self.folder.glob("*.yaml")), lambda path: load_rulebook(path, self._numbers, self.rules_dir)
+        )
+        books = {book.name: book for book in loaded}
         if self.default not in books:
             raise RulebookError([Problem(str(self.folder), None, None, f"default rulebook {self.default!r} not found")])
         return books
