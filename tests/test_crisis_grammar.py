@@ -6,6 +6,7 @@ measure of quality and is run separately (tests/test_functional_suites.py).
 
 from __future__ import annotations
 
+import datetime
 import functools
 from pathlib import Path
 
@@ -79,10 +80,25 @@ def test_dimensions_found(detector: CrisisDetector, text: str, expected: set[str
         "stocking up on my meds before the holiday in Spain",
         "how many paracetamol can I take in a day with co-codamol?",
         "my uncle took his own life in 2011 and I still miss him",
+        "spent the whole of 2014 wanting to die. These days I run a walking group for people with COPD",
+        "it's the fifth anniversary of my overdose on Sunday and I'm having a cake",
+        "my self harm recovery group finished today, I'll miss the ladies",
     ],
 )
 def test_hard_negatives_are_not_risk(detector: CrisisDetector, text: str) -> None:
     assert level(detector, text) in (DistressLevel.none, DistressLevel.low)
+
+
+def test_a_year_still_to_come_is_not_the_past(detector: CrisisDetector) -> None:
+    """``<year>`` in the past lists names years already over: a future year never cancels a hit."""
+    next_year = datetime.date.today().year + 1
+    assert level(detector, f"I want to die, I won't see the end of {next_year}") is DistressLevel.high
+    assert level(detector, "I wanted to die for most of 2015") in (DistressLevel.none, DistressLevel.low)
+
+
+def test_an_anniversary_does_not_hide_a_new_attempt(detector: CrisisDetector) -> None:
+    text = "it's the anniversary of my overdose and I've taken them all again"
+    assert level(detector, text) is DistressLevel.imminent
 
 
 @pytest.mark.parametrize(

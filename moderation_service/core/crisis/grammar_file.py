@@ -8,7 +8,7 @@ Pattern notation, one token per space-separated element, matched on lemmas:
 ``word``  a word (any inflection: ``saved`` also finds ``saving``);
 ``a|b``   either word; ``CLASS`` any word of a lexicon class; a trailing ``?`` makes an element
 optional; ``~N`` skips up to N words inside one sentence; ``=took`` matches that exact form
-(no lemma: tense matters); ``<year>`` matches 1900-2099 and ``<num>`` any number up to 999. A pattern that starts with ``@`` counts
+(no lemma: tense matters); ``<year>`` matches a year from 1900 to last year (the past lists use it) and ``<num>`` any number up to 999. A pattern that starts with ``@`` counts
 only when its clause names the author (I, me, my).
 """
 
