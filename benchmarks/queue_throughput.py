@@ -37,6 +37,7 @@ RULES_POSTS = int(os.environ.get("BENCH_SUBMISSIONS", "600" if SHORT else "6000"
 MODEL_POSTS = max(100, RULES_POSTS // 4)
 PACED_S = 2.0 if SHORT else 6.0
 SUBMIT_BATCH = 100
+ONLY = os.environ.get("BENCH_ONLY", "")  # run only the configurations whose name contains this
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -107,6 +108,28 @@ def _done_at(client: redis.Redis, ids: list[str]) -> list[float]:
 def _pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return round(1000 * ordered[min(len(ordered) - 1, int(p * len(ordered)))], 1)
+
+
+def pipeline_cpu_ms(classifiers: str, n: int = 200) -> float:
+    """CPU milliseconds per post of the pipeline alone (no HTTP, no queue), on the benchmark's posts, in this process:
+    the part of a worker's CPU that batching cannot share out."""
+    from moderation_service import bootstrap
+    from moderation_service.core.post import PostIn
+
+    os.environ["MODERATION_CLASSIFIERS"] = classifiers
+    settings = bootstrap.load_settings()
+    pipeline = bootstrap.build_pipeline(settings, crisis=bootstrap.build_crisis(settings.rules.rules_dir, warm_in_background=False))
+    try:
+        text = words(50)
+        posts = [PostIn(text=f"{text} {i}").to_post() for i in range(n + 20)]
+        for post in posts[:20]:
+            pipeline.moderate_batch([post])
+        started = time.process_time()
+        for post in posts[20:]:
+            pipeline.moderate_batch([post])  # one at a time, as the worker runs them
+        return round(1000 * (time.process_time() - started) / n, 3)
+    finally:
+        pipeline.close()
 
 
 def run(classifiers: str, workers: int, posts: int, worker_class: str = "simple") -> dict[str, Any]:
@@ -196,23 +219,40 @@ def main() -> None:
         "rules + embedded model, 2 workers": ("embedded", 2, MODEL_POSTS, "simple"),
     }
     rows = {}
+    alone: dict[str, float] = {}
+    cores = os.cpu_count() or 1
     for name, (classifiers, workers, posts, worker_class) in configs.items():
-        rows[name] = run(classifiers, workers, posts, worker_class)
-        sys.stdout.write(f"{name}: {rows[name]}\n")
+        if ONLY not in name:
+            continue
+        row = run(classifiers, workers, posts, worker_class)
+        if classifiers not in alone:
+            alone[classifiers] = pipeline_cpu_ms(classifiers)
+        cpu = row["drain"]["cpu_ms_per_post"]
+        service_ms = cpu["api"] + cpu["workers"] + cpu["redis"]
+        row["pipeline_alone_cpu_ms_per_post"] = alone[classifiers]
+        row["queue_cpu_ms_per_post"] = round(service_ms - alone[classifiers], 3)  # API, RQ, Redis and glue around the pipeline
+        row["cpu_bound_posts_per_s"] = round(1000 * cores / service_ms, 1)  # every core busy with this stack and nothing else
+        rows[name] = row
+        sys.stdout.write(f"{name}: {row}\n")
     md = [
         "## Queue: HTTP batch submit -> stored decision" + (" (short smoke run)" if SHORT else ""),
         "",
         "Drain: every post submitted at once. Paced: posts offered at half the drained rate; latency is batch sent -> decision stored.",
         "CPU is milliseconds per post; foreign load is CPU used outside the stack and the client during the window (cores).",
         "",
-        "| configuration | posts/s | API CPU | worker CPU | Redis CPU | client CPU | foreign load | paced at | p50 ms | p99 ms | foreign load |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "Pipeline alone: the worker's rules/grammars/model CPU per post measured without HTTP or queue; queue CPU: the",
+        "rest of API + worker + Redis CPU per post. CPU bound: cores / (API + worker + Redis CPU per post).",
+        "",
+        "| configuration | posts/s | CPU bound | API CPU | worker CPU | Redis CPU | pipeline alone | queue CPU | client CPU | foreign load |"
+        " paced at | p50 ms | p99 ms | foreign load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, row in rows.items():
         d, p, cpu = row["drain"], row["paced"], row["drain"]["cpu_ms_per_post"]
         md.append(
-            f"| {name} | {d['posts_per_s']} | {cpu['api']} | {cpu['workers']} | {cpu['redis']} | {cpu['client']} | "
-            f"{d['foreign_load_cores']} | {p['offered_posts_per_s']}/s | {p['p50_ms']} | {p['p99_ms']} | {p['foreign_load_cores']} |"
+            f"| {name} | {d['posts_per_s']} | {row['cpu_bound_posts_per_s']} | {cpu['api']} | {cpu['workers']} | {cpu['redis']} | "
+            f"{row['pipeline_alone_cpu_ms_per_post']} | {row['queue_cpu_ms_per_post']} | {cpu['client']} | {d['foreign_load_cores']} | "
+            f"{p['offered_posts_per_s']}/s | {p['p50_ms']} | {p['p99_ms']} | {p['foreign_load_cores']} |"
         )
     command = ("BENCH_SHORT=1 " if SHORT else "") + "nice -n 10 .venv/bin/python benchmarks/queue_throughput.py"
     write("queue_throughput", {"short": SHORT, "command": command, "rows": rows}, "\n".join(md) + "\n")
