@@ -3,7 +3,8 @@
 Run: ``nice -n 10 .venv/bin/python benchmarks/queue_throughput.py`` (about 3 min on 2 cores), or with
 ``BENCH_SHORT=1`` for a smoke run (under a minute). Redis (AOF, appendfsync always), the API, the workers
 and this client share the machine. Each configuration (rules-only and with the embedded model, 1 and 2
-workers; RQ's forking Worker once, rules-only) is measured twice:
+workers; rules-only once with RQ's forking Worker, and once with one post per request, so every job
+carries one post and pays RQ's per-job bookkeeping alone) is measured twice:
 
 * **drain**: every post submitted at once (batches of 100, one client), posts/s = posts / (last decision
   stored - first batch sent); CPU seconds per post of the API, the workers and Redis over that window;
@@ -42,9 +43,10 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 
 def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process (its threads included)."""
+    """User + system CPU seconds of a process (its threads included) and of its children that ended (a forking
+    worker's work horses)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    return sum(int(v) for v in fields[11:15]) / TICK
 
 
 def _busy_s() -> float:
@@ -83,11 +85,20 @@ class Meter:
         }
 
 
-def _send(http: httpx.Client, items: list[dict[str, str]]) -> tuple[float, list[str]]:
+def _send(http: httpx.Client, items: list[dict[str, str]], single: bool = False) -> list[tuple[float, str]]:
+    """(sent at, submission id) per post: one batch request, or one request per post (``single``)."""
+    if single:
+        out = []
+        for item in items:
+            sent = time.time()
+            r = http.post("/v1/submissions", json=item)
+            assert r.status_code == 202, r.text
+            out.append((sent, r.json()["submission_id"]))
+        return out
     sent = time.time()
     r = http.post("/v1/submissions/batch", json={"items": items})
     assert r.status_code == 202, r.text
-    return sent, [s["submission_id"] for s in r.json()["submissions"]]
+    return [(sent, s["submission_id"]) for s in r.json()["submissions"]]
 
 
 def _wait_stored(client: redis.Redis, n: int) -> None:
@@ -132,7 +143,7 @@ def pipeline_cpu_ms(classifiers: str, n: int = 200) -> float:
         pipeline.close()
 
 
-def run(classifiers: str, workers: int, posts: int, worker_class: str = "simple") -> dict[str, Any]:
+def run(classifiers: str, workers: int, posts: int, worker_class: str = "simple", single: bool = False) -> dict[str, Any]:
     stack = start(classifiers, redis=True)
     client = redis.Redis.from_url(stack.env["MODERATION_REDIS_URL"])
     redis_pid = stack.processes[0].pid
@@ -152,7 +163,7 @@ def run(classifiers: str, workers: int, posts: int, worker_class: str = "simple"
             before = meter.read()
             for offset in range(0, posts, SUBMIT_BATCH):
                 items = [{"text": f"{text} {i}", "post_id": f"d-{i}"} for i in range(offset, min(posts, offset + SUBMIT_BATCH))]
-                _send(http, items)
+                _send(http, items, single)
             _wait_stored(client, 20 + posts)
             after = meter.read()
             rate = posts / (after["wall"] - before["wall"])  # first batch sent -> last decision stored (polled every 10 ms)
@@ -161,22 +172,23 @@ def run(classifiers: str, workers: int, posts: int, worker_class: str = "simple"
             paced_rate = max(2.0, rate / 2)
             per_tick = max(1, round(paced_rate * 0.05))
             interval = per_tick / paced_rate
-            sent: list[tuple[float, list[str]]] = []
+            sent: list[tuple[float, str]] = []
+            ticks = 0
             stored_before = 20 + posts
             before = meter.read()
             t0, i = time.perf_counter(), 0
             while time.perf_counter() - t0 < PACED_S:
                 items = [{"text": f"{text} p{i + k}", "post_id": f"p-{i + k}"} for k in range(per_tick)]
                 i += per_tick
-                sent.append(_send(http, items))
-                pause = t0 + len(sent) * interval - time.perf_counter()
+                sent += _send(http, items, single)
+                ticks += 1
+                pause = t0 + ticks * interval - time.perf_counter()
                 if pause > 0:
                     time.sleep(pause)
             _wait_stored(client, stored_before + i)
             after = meter.read()
-        latencies = []
-        for at, ids in sent:
-            latencies += [done - at for done in _done_at(client, ids)]
+        done = _done_at(client, [sub_id for _, sub_id in sent])
+        latencies = [finished - at for (at, _), finished in zip(sent, done, strict=True)]
         paced = {
             "posts": i,
             "offered_posts_per_s": round(paced_rate, 1),
@@ -211,20 +223,22 @@ def plot(rows: dict[str, dict[str, Any]]) -> None:
 
 
 def main() -> None:
-    configs = {
+    configs: dict[str, tuple[Any, ...]] = {
         "rules only, 1 worker": ("", 1, RULES_POSTS, "simple"),
         "rules only, 2 workers": ("", 2, RULES_POSTS, "simple"),
         "rules only, 1 forking worker": ("", 1, max(100, RULES_POSTS // 10), "fork"),
+        "rules only, 1 worker, one post per request (jobs of one)": ("", 1, max(100, RULES_POSTS // 6), "simple", True),
         "rules + embedded model, 1 worker": ("embedded", 1, MODEL_POSTS, "simple"),
         "rules + embedded model, 2 workers": ("embedded", 2, MODEL_POSTS, "simple"),
     }
     rows = {}
     alone: dict[str, float] = {}
     cores = os.cpu_count() or 1
-    for name, (classifiers, workers, posts, worker_class) in configs.items():
+    for name, config in configs.items():
         if ONLY not in name:
             continue
-        row = run(classifiers, workers, posts, worker_class)
+        classifiers = config[0]
+        row = run(*config)
         if classifiers not in alone:
             alone[classifiers] = pipeline_cpu_ms(classifiers)
         cpu = row["drain"]["cpu_ms_per_post"]

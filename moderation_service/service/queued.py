@@ -57,23 +57,27 @@ def moderate_batch(services: Services, attempts: Sequence[Attempt], held: list[s
     claimed = store.claim_many(attempts, lease_s)
     _count(services, "skipped", len(attempts) - len(claimed))  # finished already, or a newer attempt owns them
     _count(services, "started", len(claimed))
-    held[:] = [c.submission_id for c in claimed]
     decisions: dict[str, QueuedDecision] = {}
     errors: dict[str, str] = {}
-    with _heartbeat(store, held, lease_s):
-        for item in claimed:
-            if item.body is None:
-                errors[item.submission_id] = "text_expired"
-                continue
-            try:
-                decision = judge(services, [item.body], count=False)[0]
-            except Exception as exc:  # e.g. the community's rulebook was removed since submission
-                errors[item.submission_id] = f"cannot moderate: {exc.__class__.__name__}"
-                continue
-            decisions[item.submission_id] = QueuedDecision(**dict(decision), submission_id=item.submission_id, post_id=item.body.post_id)
-        # The outbox, per post: decision, escalation and first webhook in one atomic step (a crash cannot keep one without the others).
-        stored = store.complete_many(claimed, decisions, errors)
-    held.clear()
+    held[:] = [c.submission_id for c in claimed]
+    try:
+        with _heartbeat(store, held, lease_s):
+            for item in claimed:
+                if item.body is None:
+                    errors[item.submission_id] = "text_expired"
+                    continue
+                try:
+                    decision = judge(services, [item.body], count=False)[0]
+                except Exception as exc:  # e.g. the community's rulebook was removed since submission
+                    errors[item.submission_id] = f"cannot moderate: {exc.__class__.__name__}"
+                    continue
+                decisions[item.submission_id] = QueuedDecision(
+                    **dict(decision), submission_id=item.submission_id, post_id=item.body.post_id
+                )
+            # The outbox, per post: decision, escalation and first webhook in one atomic step (a crash cannot keep one without the others).
+            stored = store.complete_many(claimed, decisions, errors)
+    finally:
+        held.clear()  # finished, or left to their leases (Redis gone): a later stop has nothing of this job to release
     _count(services, "finished", len(decisions))
     _count(services, "failed", len(errors))
     for sub_id in stored:

@@ -12,11 +12,10 @@ from moderation_service.errors import StoreUnavailable
 from moderation_service.store import keys
 from moderation_service.store.rows import Attempt
 
-__all__ = ["BATCH_POSTS", "MODERATE_BATCH_JOB", "MODERATE_JOB", "WEBHOOK_JOB", "JobQueue", "job_id"]
+__all__ = ["BATCH_POSTS", "MODERATE_BATCH_JOB", "WEBHOOK_JOB", "JobQueue", "job_id"]
 
 # Import paths of the job functions, as RQ records them (the workers package imports the store, not back).
 MODERATE_BATCH_JOB = "moderation_service.workers.jobs.moderate_batch"
-MODERATE_JOB = "moderation_service.workers.jobs.moderate_submission"  # one attempt per job: only jobs queued before batches
 WEBHOOK_JOB = "moderation_service.workers.jobs.deliver_webhook"
 WEBHOOK_TIMEOUT_S = 60
 # Posts per moderation job. RQ's bookkeeping (job hash, state changes, heartbeat, result) costs a worker more
