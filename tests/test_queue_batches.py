@@ -58,6 +58,11 @@ def _decided(services: Services) -> Counter[str]:
     return Counter(e["id"] for e in services.require_store().audit_events(100_000) if e.get("event") == "decided")
 
 
+def _leases(services: Services) -> dict[str, float]:
+    rows: list[tuple[bytes, float]] = services.require_store().redis.zrange(keys.LEASES, 0, -1, withscores=True)  # type: ignore[assignment]
+    return {sub_id.decode(): score for sub_id, score in rows}
+
+
 def test_a_batch_is_queued_as_few_jobs_in_submission_order(services: Services) -> None:
     accepted = accept_batch(services, "k", _items(2 * BATCH_POSTS + 6, "order"))
     jobs = _jobs(services)
@@ -151,10 +156,10 @@ def test_leases_of_a_running_batch_beat_and_are_released_together(services: Serv
     assert [c.submission_id for c in claimed] == [a.submission_id for a in accepted]
     assert all(c.body is not None and c.body.post_id.startswith("lease-") for c in claimed)
     ids = [c.submission_id for c in claimed]
-    before = dict(store.redis.zrange(keys.LEASES, 0, -1, withscores=True))
+    before = _leases(services)
     time.sleep(0.05)
     store.extend_leases(ids, 6)
-    after = dict(store.redis.zrange(keys.LEASES, 0, -1, withscores=True))
+    after = _leases(services)
     assert all(after[k] > before[k] for k in before) and len(after) == 3
     store.release_leases(ids)
     assert sorted(store.expired_leases(time.time())) == sorted(ids)  # the next reaper tick re-queues all three
