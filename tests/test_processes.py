@@ -149,3 +149,52 @@ def test_job_outliving_the_stop_timeout_is_released_to_another_worker(rig: Rig) 
         assert wait_for(lambda: rig.status(c, sub_id)["status"] == "done", 60)
         assert rig.status(c, sub_id)["attempt"] == 2
     assert stop_process(other) == 0
+
+
+def _submit_batch(client: TestClient, texts: list[str], prefix: str) -> list[str]:
+    items = [{"text": text, "post_id": f"{prefix}-{i}"} for i, text in enumerate(texts)]
+    r = client.post("/v1/submissions/batch", json={"items": items})
+    assert r.status_code == 202, r.text
+    return [str(s["submission_id"]) for s in r.json()["submissions"]]
+
+
+def test_busy_worker_finishes_its_batch_job_then_exits_0(rig: Rig) -> None:
+    rig.redis.start()
+    worker = rig.worker(MODERATION_WORKER_STOP_TIMEOUT_S="60")
+    with rig.api.client(rig.keys.submit_only) as c:
+        ids = _submit_batch(c, [f"[fake sleep=0.7] slow post {i}" for i in range(4)], "busy-batch")  # one job
+        assert wait_for(lambda: all(rig.status(c, i)["status"] == "running" for i in ids), 30)
+        assert stop_process(worker, timeout=GUARD_S) == 0
+        results = [rig.status(c, i) for i in ids]
+    assert all(r["status"] == "done" and r["attempt"] == 1 for r in results)  # finished by the stopping worker
+    assert Store(rig.redis.client(), 3600, 3600).decisions_stored() == len(ids)
+
+
+def test_batch_job_outliving_the_stop_timeout_releases_every_post(rig: Rig) -> None:
+    rig.redis.start()
+    worker = rig.worker(MODERATION_WORKER_STOP_TIMEOUT_S="1")
+    with rig.api.client(rig.keys.submit_only) as c:
+        ids = _submit_batch(c, ["[fake sleep=8] a very slow post", "quick one", "another quick one"], "release-batch")
+        assert wait_for(lambda: all(rig.status(c, i)["status"] == "running" for i in ids), 30)
+        assert stop_process(worker, timeout=GUARD_S) == 0  # released 1 s after SIGTERM, not after the job's 8 s
+        assert all(rig.status(c, i)["status"] != "done" for i in ids)
+        other = rig.worker()
+        assert wait_for(lambda: all(rig.status(c, i)["status"] == "done" for i in ids), 90)
+        assert all(rig.status(c, i)["attempt"] == 2 for i in ids)
+    assert Store(rig.redis.client(), 3600, 3600).decisions_stored() == len(ids)
+    assert stop_process(other) == 0
+
+
+def test_busy_worker_survives_a_redis_restart_mid_batch_and_nothing_is_lost(rig: Rig) -> None:
+    rig.redis.start()
+    worker = rig.worker()
+    with rig.api.client(rig.keys.submit_only) as c:
+        ids = _submit_batch(c, [f"[fake sleep=0.2] post {i} about my flare-up" for i in range(40)], "restart-batch")  # 2 jobs
+        assert wait_for(lambda: rig.status(c, ids[0])["status"] == "running", 30)
+        rig.redis.stop()  # mid-batch: the batch's store fails, RQ's loop quits
+        time.sleep(1.5)
+        assert worker.poll() is None
+        rig.redis.start()
+        assert wait_for(lambda: all(rig.status(c, i)["status"] == "done" for i in ids), 120, interval=0.5)
+    assert Store(rig.redis.client(), 3600, 3600).decisions_stored() == len(ids)
+    assert stop_process(worker) == 0

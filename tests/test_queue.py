@@ -10,6 +10,7 @@ import os
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,6 +201,29 @@ def test_worker_killed_mid_job_still_ends_done_once(stack: Stack) -> None:
         result = stack.wait_done(c, sub["submission_id"], timeout=90)  # a bound: the new worker loads first
     assert result["status"] == "done" and result["attempt"] == 2
     assert store.decisions_stored() - before == 1
+
+
+def test_worker_killed_mid_batch_job_ends_every_post_done_once(stack: Stack) -> None:
+    """A batch job is claimed whole and stored whole: a worker killed between the two loses none of its posts."""
+    store = stack.store()
+    before = store.decisions_stored()
+    with stack.submitter() as c:
+        # 12 s of work in one job: still running when the kill lands, however slowly a loaded machine polls.
+        items = [{"text": f"[fake sleep=3] slow post {i}", "post_id": f"kill-batch-{i}"} for i in range(4)]
+        r = c.post("/v1/submissions/batch", json={"items": items})
+        assert r.status_code == 202
+        ids = [s["submission_id"] for s in r.json()["submissions"]]
+        assert wait_for(lambda: all(c.get(f"/v1/submissions/{i}").json()["status"] == "running" for i in ids), 20)
+        while stack.workers.processes:  # whichever worker holds the batch
+            victim = stack.workers.processes.pop()
+            os.kill(victim.pid, signal.SIGKILL)
+            victim.wait()
+        stack.add_worker(wait=False)
+        results = [stack.wait_done(c, i, timeout=150) for i in ids]  # a bound: the new worker loads first
+    assert all(r["status"] == "done" and r["attempt"] == 2 for r in results)
+    assert store.decisions_stored() - before == len(ids)
+    decided = Counter(e["id"] for e in store.audit_events(5000) if e.get("event") == "decided")
+    assert all(decided[i] == 1 for i in ids)
 
 
 def test_thousand_submissions_two_workers_one_killed(stack: Stack) -> None:

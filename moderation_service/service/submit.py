@@ -1,4 +1,4 @@
-"""Accept a submission for the queue: stored first (so a 202 is never lost), then its job enqueued."""
+"""Accept submissions for the queue: stored first (so a 202 is never lost), then queued (a batch as a few jobs)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from moderation_service.errors import InputError, NotFoundError, StoreUnavailabl
 from moderation_service.service.moderate import check_batch
 from moderation_service.service.parts import Services
 from moderation_service.service.scope import community_of, require_communities
-from moderation_service.store import Scope, Submission, SubmissionIn
+from moderation_service.store import Attempt, Scope, Submission, SubmissionIn
 
 __all__ = ["Accepted", "accept_batch", "accept_submission", "enqueue_attempt", "submission_status"]
 
@@ -27,7 +27,7 @@ class Accepted(BaseModel):
 
 
 def enqueue_attempt(services: Services, submission_id: str, attempt: int) -> None:
-    """Queue one attempt's job (new submissions and the reaper's re-queues alike)."""
+    """Queue one attempt's job (a single submission, and the reaper's re-queues)."""
     services.require_queue().enqueue_moderation(submission_id, attempt)
 
 
@@ -36,13 +36,16 @@ def _check(services: Services, item: SubmissionIn) -> None:
         check_callback_url(item.callback_url, services.webhooks.callback_allowed_hosts, services.webhooks.callback_allowed_networks)
 
 
-def _accepted(services: Services, item: SubmissionIn, sub_id: str, created: bool) -> Accepted:
-    if created:
-        try:
-            enqueue_attempt(services, sub_id, 1)
-        except StoreUnavailable:
-            # Stored durably but not queued: the reaper queues it, so the post is still never lost.
-            log.warning("submission stored but not queued; the reaper will queue it")
+def _enqueue_new(services: Services, attempts: list[Attempt]) -> None:
+    """Queue the first attempts of new submissions (already stored durably: a 202 never waits on this)."""
+    try:
+        services.require_queue().enqueue_moderations(attempts)
+    except StoreUnavailable:
+        # Stored durably but not queued: the reaper queues it, so the post is still never lost.
+        log.warning("submissions stored but not queued; the reaper will queue them", extra={"count": len(attempts)})
+
+
+def _accepted(item: SubmissionIn, sub_id: str, created: bool) -> Accepted:
     return Accepted(submission_id=sub_id, post_id=item.post_id, status_url=f"/v1/submissions/{sub_id}", created=created)
 
 
@@ -53,7 +56,9 @@ def accept_submission(services: Services, key_id: str, item: SubmissionIn, scope
     require_communities(services, scope, [item])
     _check(services, item)
     sub_id, created = services.require_store().create_submission(key_id, item, scope.tenant, community_of(services, item))
-    return _accepted(services, item, sub_id, created)
+    if created:
+        _enqueue_new(services, [Attempt(submission_id=sub_id, attempt=1)])
+    return _accepted(item, sub_id, created)
 
 
 def accept_batch(services: Services, key_id: str, items: Sequence[SubmissionIn], scope: Scope | None = None) -> list[Accepted]:
@@ -69,7 +74,10 @@ def accept_batch(services: Services, key_id: str, items: Sequence[SubmissionIn],
             raise InputError(f"items[{index}]: {exc}") from exc
     communities = [community_of(services, item) for item in items]
     stored = services.require_store().create_submissions(key_id, list(items), scope.tenant, communities)
-    return [_accepted(services, item, sub_id, created) for item, (sub_id, created) in zip(items, stored, strict=True)]
+    _enqueue_new(
+        services, [Attempt(submission_id=sub_id, attempt=1) for sub_id, created in stored if created]
+    )  # a few jobs, one round trip
+    return [_accepted(item, sub_id, created) for item, (sub_id, created) in zip(items, stored, strict=True)]
 
 
 def submission_status(services: Services, submission_id: str, scope: Scope | None = None) -> Submission:

@@ -3,6 +3,8 @@
 from moderation_service.store.queue import JobQueue
 from moderation_service.store.redis_store import Store, connect
 from moderation_service.store.rows import (
+    Attempt,
+    Claimed,
     Escalation,
     FeedbackIn,
     FeedbackOutcome,
@@ -18,6 +20,8 @@ from moderation_service.store.rows import (
 )
 
 __all__ = [
+    "Attempt",
+    "Claimed",
     "Escalation",
     "FeedbackIn",
     "FeedbackOutcome",

@@ -13,7 +13,7 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import redis
@@ -23,6 +23,8 @@ from moderation_service.errors import IdempotencyConflict, StoreUnavailable
 from moderation_service.store import keys, scripts
 from moderation_service.store.rows import (
     DEFAULT_TENANT,
+    Attempt,
+    Claimed,
     Escalation,
     FeedbackIn,
     FeedbackRecord,
@@ -81,6 +83,7 @@ class Store:
         self._create = client.register_script(scripts.CREATE)
         self._create_many = client.register_script(scripts.CREATE_MANY)
         self._claim = client.register_script(scripts.CLAIM)
+        self._claim_many = client.register_script(scripts.CLAIM_MANY)
         self._complete = client.register_script(scripts.COMPLETE)
         self._requeue = client.register_script(scripts.REQUEUE)
         self._pop_due = client.register_script(scripts.POP_DUE)
@@ -172,9 +175,37 @@ class Store:
         args = [attempt, f"{now:.6f}", f"{now + lease_s:.6f}", sub_id]
         return bool(self._call(self._claim, keys=[keys.submission(sub_id), keys.LEASES], args=args))
 
+    def claim_many(self, attempts: Sequence[Attempt], lease_s: float) -> list[Claimed]:
+        """A batch job's claim: each attempt by ``claim``'s rule, with the claimed posts and tenants, in one round trip.
+
+        Only the claimed attempts come back (the others are finished, or a newer attempt owns them).
+        """
+        if not attempts:
+            return []
+        now = time.time()
+        names = [keys.LEASES]
+        args: list[str | int] = [f"{now:.6f}", f"{now + lease_s:.6f}"]
+        for item in attempts:
+            names += [keys.submission(item.submission_id), keys.text(item.submission_id)]
+            args += [item.submission_id, item.attempt]
+        flat = self._call(self._claim_many, keys=names, args=args)
+        claimed = []
+        for index, item in enumerate(attempts):
+            verdict, raw, tenant = flat[3 * index : 3 * index + 3]
+            if verdict == b"run":
+                body = SubmissionIn.model_validate_json(raw) if raw else None
+                claimed.append(Claimed(**dict(item), body=body, tenant=tenant.decode() or DEFAULT_TENANT))
+        return claimed
+
     def extend_lease(self, sub_id: str, lease_s: float) -> None:
         """Heartbeat of a running job: only a job that stops beating is re-queued."""
-        self._call(self.redis.zadd, keys.LEASES, {sub_id: time.time() + lease_s}, xx=True)
+        self.extend_leases([sub_id], lease_s)
+
+    def extend_leases(self, sub_ids: Sequence[str], lease_s: float) -> None:
+        """One heartbeat for a whole batch (only leases still held are moved: a finished post's is gone)."""
+        if sub_ids:
+            until = time.time() + lease_s
+            self._call(self.redis.zadd, keys.LEASES, dict.fromkeys(sub_ids, until), xx=True)
 
     def complete(self, decision: QueuedDecision, *, webhook: bool = False) -> bool:
         """Store the decision once, with its escalation and its first webhook delivery, in one atomic step (the outbox).
@@ -185,6 +216,27 @@ class Store:
         """
         sub_id = decision.submission_id
         tenant = (self._call(self.redis.hget, keys.submission(sub_id), "tenant") or DEFAULT_TENANT.encode()).decode()  # never changes
+        return bool(self._call(self._complete_on, self.redis, decision, webhook, tenant))
+
+    def complete_many(self, claimed: Sequence[Claimed], decisions: Mapping[str, QueuedDecision], errors: Mapping[str, str]) -> set[str]:
+        """A batch job's results in one round trip: each decision as ``complete`` stores it (atomic, at most once),
+        each error as ``fail`` marks it, by submission id. Returns the ids whose decision this call stored."""
+        pipe = self.redis.pipeline(transaction=False)
+        stored: list[str] = []
+        for item in claimed:
+            decision = decisions.get(item.submission_id)
+            if decision is not None:
+                webhook = item.body is not None and bool(item.body.callback_url)
+                self._complete_on(pipe, decision, webhook, item.tenant)
+                stored.append(item.submission_id)
+        for item in claimed:
+            if item.submission_id in errors and item.submission_id not in decisions:
+                self._fail_on(pipe, item.submission_id, errors[item.submission_id])
+        results = self._call(pipe.execute) if len(pipe) else []
+        return {sub_id for sub_id, result in zip(stored, results, strict=False) if result}
+
+    def _complete_on(self, client: redis.Redis | redis.client.Pipeline, decision: QueuedDecision, webhook: bool, tenant: str) -> Any:
+        sub_id = decision.submission_id
         names = [keys.submission(sub_id), keys.LEASES, keys.PENDING, keys.DECISIONS_STORED, keys.AUDIT]
         names += [keys.escalation(sub_id), keys.ESCALATIONS_OPEN, keys.WEBHOOKS_DUE, keys.tenant_escalations(tenant, "open")]
         escalated = decision.action is Action.escalate
@@ -193,7 +245,7 @@ class Store:
         due = WebhookDue(submission_id=sub_id, attempt=1).model_dump_json() if webhook else ""
         args: list[str | int] = [decision.model_dump_json(), _now(), decision.action.value, sub_id, priority]
         args += [decision.post_id or "", categories, self.record_ttl_s, due, tenant, decision.rulebook.name]
-        return bool(self._call(self._complete, keys=names, args=args))
+        return self._complete(keys=names, args=args, client=client)
 
     def requeue(self, sub_id: str, max_attempts: int, reason: str) -> int:
         """Next attempt number; 0 when attempts are used up (now failed); -1 when already finished."""
@@ -202,11 +254,15 @@ class Store:
 
     def fail(self, sub_id: str, reason: str) -> None:
         pipe = self.redis.pipeline()
+        self._fail_on(pipe, sub_id, reason)
+        self._call(pipe.execute)
+
+    @staticmethod
+    def _fail_on(pipe: redis.client.Pipeline, sub_id: str, reason: str) -> None:
         pipe.hset(keys.submission(sub_id), mapping={"status": "failed", "error": reason, "updated_at": _now()})
         pipe.zrem(keys.LEASES, sub_id)
         pipe.zrem(keys.PENDING, sub_id)
         pipe.xadd(keys.AUDIT, {"event": "failed", "id": sub_id}, maxlen=_AUDIT_MAX, approximate=True)
-        self._call(pipe.execute)
 
     def expired_leases(self, now: float, limit: int = 500) -> list[str]:
         return [m.decode() for m in self._call(self.redis.zrangebyscore, keys.LEASES, "-inf", now, start=0, num=limit)]
@@ -222,7 +278,12 @@ class Store:
 
     def release_lease(self, sub_id: str) -> None:
         """A stopping worker hands its job back: the lease runs out now, so the next reaper tick re-queues it."""
-        self._call(self.redis.zadd, keys.LEASES, {sub_id: 0}, xx=True)
+        self.release_leases([sub_id])
+
+    def release_leases(self, sub_ids: Sequence[str]) -> None:
+        """``release_lease`` for every post of a batch job still running."""
+        if sub_ids:
+            self._call(self.redis.zadd, keys.LEASES, dict.fromkeys(sub_ids, 0), xx=True)
 
     def take_reaper_turn(self, hold_ms: int) -> bool:
         """A short lock, so one reaper among all workers acts per tick."""

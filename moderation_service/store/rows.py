@@ -11,6 +11,8 @@ from moderation_service.core.decision import Action, Decision, Priority
 from moderation_service.core.post import PostIn
 
 __all__ = [
+    "Attempt",
+    "Claimed",
     "Escalation",
     "FeedbackIn",
     "FeedbackOutcome",
@@ -67,6 +69,22 @@ class QueuedDecision(Decision):
 
     submission_id: str
     post_id: str | None = None
+
+
+class Attempt(BaseModel):
+    """One attempt at a submission: what a queue job carries (a re-queued post is the next attempt)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    submission_id: str
+    attempt: int
+
+
+class Claimed(Attempt):
+    """An attempt a worker now holds under a lease, with the post (None once its text expired) and its tenant."""
+
+    body: SubmissionIn | None
+    tenant: str = DEFAULT_TENANT
 
 
 class Submission(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["CLAIM", "COMPLETE", "CREATE", "CREATE_MANY", "POP_DUE", "REQUEUE"]
+__all__ = ["CLAIM", "CLAIM_MANY", "COMPLETE", "CREATE", "CREATE_MANY", "POP_DUE", "REQUEUE"]
 
 CREATE = """
 local existing = redis.call('GET', KEYS[1])
@@ -65,6 +65,28 @@ if tonumber(redis.call('HGET', KEYS[1], 'attempt')) ~= tonumber(ARGV[1]) then re
 redis.call('HSET', KEYS[1], 'status', 'running', 'updated_at', ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
 return 1
+"""
+
+# A batch job's claim, read and lease in one call: CLAIM's rule per item, and the claimed ones' text and tenant.
+# KEYS: LEASES, then per item: submission, text. ARGV: now, lease end, then per item: id, attempt.
+# Returns per item: 'skip', '', '' or 'run', text ('' once expired), tenant.
+CLAIM_MANY = """
+local out = {}
+for i = 0, (#KEYS - 1) / 2 - 1 do
+  local sub, text, id, attempt = KEYS[2 + 2 * i], KEYS[3 + 2 * i], ARGV[3 + 2 * i], ARGV[4 + 2 * i]
+  local status = redis.call('HGET', sub, 'status')
+  if not status or status == 'done' or status == 'failed'
+      or tonumber(redis.call('HGET', sub, 'attempt')) ~= tonumber(attempt) then
+    out[#out + 1] = 'skip'; out[#out + 1] = ''; out[#out + 1] = ''
+  else
+    redis.call('HSET', sub, 'status', 'running', 'updated_at', ARGV[1])
+    redis.call('ZADD', KEYS[1], ARGV[2], id)
+    out[#out + 1] = 'run'
+    out[#out + 1] = redis.call('GET', text) or ''
+    out[#out + 1] = redis.call('HGET', sub, 'tenant') or ''
+  end
+end
+return out
 """
 
 COMPLETE = """

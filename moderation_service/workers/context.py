@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
 
@@ -20,7 +20,7 @@ class WorkerContext:
     settings: Settings
     services: Services
     registry: CollectorRegistry
-    running: str | None = None  # the submission whose job runs now (a stopping worker releases it)
+    running: list[str] = field(default_factory=list)  # the running job's claimed, unfinished posts (a stopping worker releases them)
 
 
 _lock = threading.Lock()

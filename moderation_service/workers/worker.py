@@ -39,11 +39,11 @@ def _mark_dead() -> None:
 
 
 def _release(ctx: WorkerContext) -> None:
-    """Expire the running job's lease so another worker re-runs it at once (best effort: Redis may be down)."""
-    running = ctx.running
-    if running is not None and ctx.services.store is not None:
+    """Expire the running job's leases so another worker re-runs its posts at once (best effort: Redis may be down)."""
+    running = list(ctx.running)
+    if running and ctx.services.store is not None:
         try:
-            ctx.services.store.release_lease(running)
+            ctx.services.store.release_leases(running)
         except StoreUnavailable:
             log.warning("could not release the running job; its lease runs out by itself")
 
