@@ -505,6 +505,38 @@ def train_risk_heads(
     err.print(f"written {output / 'risk_heads.json'}; copy it into {settings.models.models_dir / 'embedded'} to ship it")
 
 
+@app.command("train-abuse-heads")
+def train_abuse_heads(
+    corpus: Annotated[Path, typer.Option(help="folder of the project's abuse training corpus (*.jsonl)")] = Path(
+        "models/training_data/abuse_train"
+    ),
+    datasets: Annotated[Path, typer.Option(help="folder of the shared labelled datasets (ETHOS, health-question negatives)")] = Path(
+        "../shared/datasets"
+    ),
+    output: Annotated[Path, typer.Option(help="where abuse_heads.json goes (the shipped one is models/embedded)")] = Path(
+        "trained-abuse-heads"
+    ),
+    seed: Annotated[int, typer.Option(help="random seed")] = 13,
+) -> None:
+    """Train the commercial, insult and identity_hate heads on the embedded encoder (CPU, minutes); print dev metrics."""
+    from moderation_service.bootstrap import ensure_models
+    from moderation_service.training.abuse_heads import abuse_config
+    from moderation_service.training.abuse_heads import train_abuse_heads as run
+
+    settings = load_settings()
+    for folder, option in ((corpus, "--corpus"), (datasets, "--datasets")):
+        if not folder.is_dir():
+            raise CliError(f"{folder}: no such folder: pass {option} PATH")
+    cfg = abuse_config(corpus, datasets, settings.models.models_dir / "embedded", output, settings.models.cache_dir, seed=seed)
+    ensure_models(settings.models.model_copy(update={"classifiers": ["embedded"]}))  # the encoder the heads are trained on
+    try:
+        meta = run(cfg, lambda message: err.print(message, highlight=False))
+    except ValueError as exc:  # a bad corpus line: the message names file and line
+        raise CliError(str(exc)) from exc
+    sys.stdout.write(json.dumps(meta["dev_metrics"], indent=1) + "\n")
+    err.print(f"written {output / 'abuse_heads.json'}; copy it into {settings.models.models_dir / 'embedded'} to ship it", highlight=False)
+
+
 def _no_time_limit(settings: Settings) -> Settings:
     return settings.model_copy(update={"pipeline": settings.pipeline.model_copy(update={"classifier_timeout_s": None})})
 
