@@ -649,7 +649,7 @@ def _run_abuse_dev(datasets: Path, out_dir: Path) -> None:
         p = row["point"]
         heads.add_row(
             label, f"{row['rulebook_threshold']:.2f}", _pct(p["precision"]), _pct(p["recall"]), _pct(p["prevalence"]),
-            _pct(p["deployed_precision"]), _pct(p["deployed_hold_rate"]), f"{row['pr_auc']:.3f}",
+            _pct(p["deployed_precision"]), _pct(p["deployed_hold_rate"]), "n/a" if row["pr_auc"] is None else f"{row['pr_auc']:.3f}",
         )  # fmt: skip
     out.print(heads)
     corpus = report["abuse_dev_corpus"]
