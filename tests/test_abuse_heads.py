@@ -11,14 +11,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from typer.testing import CliRunner
 
+from moderation_service.cli import app
 from moderation_service.core.classifiers.abuse_heads import ABUSE_LABELS, FILE_NAME, CurvePoint, dev_curves, load_abuse_heads, point_at
 from moderation_service.core.classifiers.pooled_heads import PooledHeads
 from moderation_service.errors import ConfigError
-from moderation_service.training.abuse_heads import abuse_config, choose_hold_point, dev_curve, in_dev, load_abuse_corpus, post_probabilities
+from moderation_service.training.abuse_heads import (
+    abuse_config,
+    choose_hold_point,
+    dev_curve,
+    in_dev,
+    load_abuse_corpus,
+    post_probabilities,
+)
 from moderation_service.training.risk_heads import _heads_module, _layers
 
 MODELS = Path(__file__).resolve().parent.parent / "models" / "embedded"
+RULES = MODELS.parent.parent / "rules"
 
 
 def _write(model: torch.nn.Sequential, tmp_path: Path, extra: dict[str, object]) -> PooledHeads:
@@ -79,7 +89,7 @@ def test_hold_point_is_the_lowest_threshold_meeting_the_target_on_dev_and_deploy
     chosen, met = choose_hold_point(curve, 0.75)
     assert (chosen.threshold, met) == (0.6, True)  # 0.3 fails deployed, 0.5 fails dev precision
     fallback, met = choose_hold_point(curve, 0.99)
-    assert not met and fallback.threshold == 0.6  # best balance of deployed precision and recall
+    assert not met and fallback.threshold == 0.5  # best balance of deployed precision and recall (0.8, 0.8)
 
 
 def test_corpus_lines_are_checked_and_named(tmp_path: Path) -> None:
@@ -118,3 +128,27 @@ def test_the_shipped_heads_carry_their_hold_points_and_curves() -> None:
     for label in ABUSE_LABELS:
         point = point_at(curves[label], heads.operating_points[label])
         assert point is not None and point.threshold == heads.operating_points[label]
+
+
+def test_rules_check_prints_what_a_moved_threshold_would_hold(tmp_path: Path) -> None:
+    """The default hold points and a community's own value, each read off the shipped dev curve."""
+    child = tmp_path / "strict.yaml"
+    child.write_text(
+        "name: strict\ntitle: T\ncommunity: C\nextends: peer-support\n"
+        "thresholds:\n  insult:\n    category: harassment\n    bands: [{min: 0.95, action: hold}]\n",
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+    shipped = runner.invoke(app, ["rules", "check", str(RULES / "peer-support.yaml")])
+    moved = runner.invoke(app, ["rules", "check", str(child)], env={"MODERATION_RULES_DIR": str(RULES)})
+    assert shipped.exit_code == moved.exit_code == 0, moved.output
+    heads = load_abuse_heads(MODELS)
+    assert heads is not None
+    curves = dev_curves(MODELS)
+    for label in ABUSE_LABELS:
+        assert f"  {label} >= {heads.operating_points[label]:.2f} (hold): dev split: precision " in shipped.output
+    point = point_at(curves["insult"], 0.95)
+    assert point is not None
+    line = next(line for line in moved.output.splitlines() if line.startswith("  insult >= 0.95 (hold)"))
+    assert f"recall {point.recall:.1%}" in line and f"at an assumed {point.prevalence:.1%} prevalence" in line
+    assert f"holds {point.deployed_hold_rate:.1%} of posts" in line

@@ -8,7 +8,8 @@ dev corpus (``training_data/abuse``, for measuring) nor the functional suites.
 
 The heads, their file format and their training loop are the crisis heads' (``pooled_heads``,
 ``training.risk_heads.fit``); what differs is the data and how a threshold is chosen. The dev split is
-a fixed hash of the text (about 20 %), so it does not move when the corpus grows. Each head's hold
+a fixed hash of the text (about 20 %), so it does not move when the corpus grows, plus 2,000 more
+health questions that only dev sees (a forum is mostly ordinary health talk; they measure its false holds). Each head's hold
 point is base-rate aware: the dev split is far richer in positives than a forum, so precision is
 also computed at an assumed deployment prevalence from the dev recall and false-positive rate, and
 the hold point is the lowest threshold at which that precision reaches the target (as the crisis heads choose).
@@ -38,6 +39,7 @@ from moderation_service.training.risk_heads import HeadsConfig, _layers, _padded
 
 __all__ = [
     "CORPUS_LABELS",
+    "DEV_HEALTH_QUESTIONS",
     "PRECISION_TARGET",
     "PREVALENCE",
     "AbusePost",
@@ -58,6 +60,7 @@ CORPUS_LABELS = frozenset({"commercial", "insult", "identity_hate", "threat", "t
 PREVALENCE = {"commercial": 0.02, "insult": 0.01, "identity_hate": 0.005}
 # A hold puts a post before a moderator (reversible, not a removal): at least 3 in 4 held posts should be right.
 PRECISION_TARGET = dict.fromkeys(ABUSE_LABELS, 0.75)
+DEV_HEALTH_QUESTIONS = 2000  # dev only, beside the hash split's share of the 2,000 trained on
 _GRID = np.round(np.arange(0.01, 1.0, 0.01), 2)
 _VERSION = "1.0.0"
 
@@ -128,18 +131,15 @@ def in_dev(text: str, share: float = 0.2) -> bool:
 
 def build_abuse_split(cfg: HeadsConfig) -> AbuseSplit:
     split = AbuseSplit()
-    posts = [
-        *load_abuse_corpus(cfg.corpus_dir),
-        *_ethos(cfg.datasets_dir),
-        *_health_questions(cfg.datasets_dir, cfg.medical_negatives, cfg.seed),
-    ]
+    health, health_dev = _health_questions(cfg.datasets_dir, cfg.medical_negatives, DEV_HEALTH_QUESTIONS, cfg.seed)
+    dev_only = {id(post) for post in health_dev}
     seen: set[str] = set()
-    for post in posts:
+    for post in [*load_abuse_corpus(cfg.corpus_dir), *_ethos(cfg.datasets_dir), *health, *health_dev]:
         key = post.text.strip().lower()
         if key in seen:
             continue
         seen.add(key)
-        (split.dev if in_dev(post.text, cfg.dev_share) else split.train).append(post)
+        (split.dev if id(post) in dev_only or in_dev(post.text, cfg.dev_share) else split.train).append(post)
     for path in sorted(cfg.corpus_dir.glob("*.jsonl")):
         split.files[f"project:abuse_train/{path.name}"] = sha256_of(path)
     for name in ("ethos_hate/multilabel_train.csv", "medical_qa_forums/train.csv"):
