@@ -662,6 +662,13 @@ def _run_abuse_dev(datasets: Path, out_dir: Path) -> None:
     for name in ("hold_recall", "false_holds"):
         row = corpus[name]
         out.print(f"{name}: {_pct(row['before']['share'])} -> {_pct(row['after']['share'])} of {row['posts']} posts", highlight=False)
+    health, madlibs = report["dev_health_questions"], report["bias_madlibs_not_bad_held"]
+    out.print(
+        f"dev health questions held: {_pct(health['before']['share'])} -> {_pct(health['after']['share'])} of {health['posts']} posts",
+        highlight=False,
+    )
+    out.print(f"bias_madlibs NOT_BAD sentences held by each head (n={madlibs['n']}): "
+              + ", ".join(f"{label} {_pct(madlibs[label])}" for label in report["heads"]), highlight=False)  # fmt: skip
     err.print(f"written {out_dir / 'abuse-dev.json'} and one PNG per head", highlight=False)
 
 

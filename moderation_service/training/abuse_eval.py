@@ -6,12 +6,14 @@ Two measures (``moderation-service eval --abuse-dev``):
   the rulebook's hold threshold, on dev and at the assumed deployment prevalence, with a PNG per head;
 - the whole decision on the abuse dev corpus (``models/training_data/abuse``, never trained on), per
   ``kind``: hold recall and false holds with the heads' reasons counted ("after") and without them
-  ("before", what the rules, crisis grammars and encoder categories hold alone).
+  ("before", what the rules, crisis grammars and encoder categories hold alone), and the same for the
+  held-out health questions; plus the share of bias_madlibs identity sentences each head would hold.
 """
 
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -25,11 +27,14 @@ from moderation_service.core.classifiers.embedded import EmbeddedClassifier
 from moderation_service.core.decision import Action, Decision, ReasonSource
 from moderation_service.core.pipeline import Pipeline, Post
 from moderation_service.training.abuse_heads import PRECISION_TARGET, PREVALENCE, build_abuse_split, dev_curve, post_probabilities
+from moderation_service.training.datasets import read_rows
 from moderation_service.training.metrics import binary_metrics
 from moderation_service.training.plots import save_plots
 from moderation_service.training.risk_heads import HeadsConfig, embed
 
-__all__ = ["corpus_holds", "evaluate_abuse", "head_curves", "held"]
+__all__ = ["corpus_holds", "evaluate_abuse", "head_curves", "held", "identity_terms", "policy_holds"]
+
+MAX_CHARS = 20_000  # the service's own limit on a post
 
 
 def held(decision: Decision, with_heads: bool = True) -> bool:
@@ -41,16 +46,36 @@ def held(decision: Decision, with_heads: bool = True) -> bool:
     )
 
 
-def head_curves(
-    cfg: HeadsConfig, classifier: EmbeddedClassifier, rule_thresholds: dict[str, float], out_dir: Path, progress: Callable[[str], None]
-) -> dict[str, Any]:
-    """Each head on its dev split, with the PR-curve point of the rulebook's hold threshold (and a PNG)."""
+def _head_scores(cfg: HeadsConfig, classifier: EmbeddedClassifier, texts: list[str], progress: Callable[[str], None]) -> np.ndarray:
+    """(texts, heads) scores as the service computes them, from the trainers' embedding cache (re-runs take seconds)."""
     heads = classifier.abuse_heads
     if heads is None:
         raise ValueError(f"no abuse heads in {cfg.model_dir}: train them (moderation-service train-abuse-heads)")
-    dev = build_abuse_split(cfg).dev
     cache = cfg.cache_dir / "risk-head-embeddings" / classifier.version.split("+")[0]  # the encoder's own version
-    probs = post_probabilities(heads, embed(classifier, [p.text for p in dev], cache, progress))
+    return post_probabilities(heads, embed(classifier, texts, cache, progress))
+
+
+def identity_terms(
+    cfg: HeadsConfig, classifier: EmbeddedClassifier, thresholds: dict[str, float], progress: Callable[[str], None]
+) -> dict[str, Any]:
+    """Share of bias_madlibs NOT_BAD sentences ("I am a gay person", evaluation only) each head would hold (issue bar: 5 %)."""
+    madlibs = [r["text"] for r in read_rows(cfg.datasets_dir / "bias_madlibs_identity" / "train.csv") if r["label"] == "NOT_BAD"]
+    sample = random.Random(0).sample(madlibs, min(5000, len(madlibs)))  # the sample ``eval --suite`` uses
+    probs = _head_scores(cfg, classifier, sample, progress)
+    out: dict[str, Any] = {"n": len(sample)}
+    for col, label in enumerate(ABUSE_LABELS):
+        out[label] = round(float((probs[:, col] >= thresholds.get(label, 1.0)).mean()), 4)
+    return out
+
+
+def head_curves(
+    cfg: HeadsConfig, classifier: EmbeddedClassifier, rule_thresholds: dict[str, float], out_dir: Path, progress: Callable[[str], None]
+) -> tuple[dict[str, Any], list[str]]:
+    """Each head on its dev split, with the PR-curve point of the rulebook's hold threshold (and a PNG); and the dev health questions."""
+    dev = build_abuse_split(cfg).dev
+    probs = _head_scores(cfg, classifier, [p.text for p in dev], progress)
+    heads = classifier.abuse_heads
+    assert heads is not None  # checked by _head_scores
     health = np.array([p.source == "medical_qa_forums" for p in dev])
     out: dict[str, Any] = {}
     for col, label in enumerate(heads.labels):
@@ -71,7 +96,15 @@ def head_curves(
             "dev_positives": int(labels.sum()),
         }
         save_plots(f"abuse-head-{label}", labels, probs[:, col], threshold, out_dir, mark=(point.recall, point.precision))
-    return out
+    return out, [p.text for p in dev if p.source == "medical_qa_forums"]
+
+
+def policy_holds(pipeline: Pipeline, texts: list[str]) -> dict[str, Any]:
+    """Ordinary posts through the whole pipeline: the share held before and after the heads' reasons."""
+    decisions = pipeline.moderate_batch([Post(text=text[:MAX_CHARS]) for text in texts])
+    before = sum(held(d, with_heads=False) for d in decisions)
+    after = sum(held(d) for d in decisions)
+    return {"posts": len(texts), "before": _share(before, len(texts)), "after": _share(after, len(texts))}
 
 
 def corpus_holds(pipeline: Pipeline, corpus_dir: Path) -> dict[str, Any]:
@@ -114,11 +147,19 @@ def evaluate_abuse(
         for label in ABUSE_LABELS
         if label in book.thresholds and any(band.action is not Action.allow for band in book.thresholds[label].bands)
     }
+    heads, health = head_curves(cfg, classifier, thresholds, out_dir, progress)
+    progress("bias_madlibs NOT_BAD sentences")
+    madlibs = identity_terms(cfg, classifier, thresholds, progress)
+    progress("abuse dev corpus")
+    corpus = corpus_holds(pipeline, corpus_dir)
+    progress(f"{len(health)} dev health questions through the whole pipeline")
     report = {
         "model": classifier.version,
         "rulebook": f"{book.name}@{book.version}",
-        "heads": head_curves(cfg, classifier, thresholds, out_dir, progress),
-        "abuse_dev_corpus": corpus_holds(pipeline, corpus_dir),
+        "heads": heads,
+        "bias_madlibs_not_bad_held": madlibs,
+        "abuse_dev_corpus": corpus,
+        "dev_health_questions": policy_holds(pipeline, health),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "abuse-dev.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
