@@ -226,7 +226,8 @@ def _estimate_line(estimate: Any) -> str:
     return (
         f"  {estimate.label} >= {estimate.band_min:.2f} ({estimate.action}): dev split: precision {share(p.precision)}, "
         f"recall {share(p.recall)}, holds {share(p.dev_hold_rate)} of dev posts; at an assumed {p.prevalence:.1%} prevalence: "
-        f"precision {share(p.deployed_precision)}, holds {share(p.deployed_hold_rate)} of posts"
+        f"precision {share(p.deployed_precision)}, holds {share(p.deployed_hold_rate)} of posts; "
+        f"holds {share(p.health_hold_rate)} of dev health questions"
     )
 
 

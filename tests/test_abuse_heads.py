@@ -92,6 +92,13 @@ def test_hold_point_is_the_lowest_threshold_meeting_the_target_on_dev_and_deploy
     assert not met and fallback.threshold == 0.5  # best balance of deployed precision and recall (0.8, 0.8)
 
 
+def test_hold_point_never_holds_more_health_questions_than_today() -> None:
+    precise = CurvePoint(0.4, 0.9, 0.8, 0.1, 0.01, 0.01, 0.9, 0.01, health_hold_rate=0.002)
+    quieter = CurvePoint(0.5, 0.9, 0.7, 0.1, 0.01, 0.01, 0.9, 0.01, health_hold_rate=0.0008)
+    chosen, met = choose_hold_point([precise, quieter], 0.75)
+    assert (chosen.threshold, met) == (0.5, True)
+
+
 def test_corpus_lines_are_checked_and_named(tmp_path: Path) -> None:
     (tmp_path / "a.jsonl").write_text(
         json.dumps({"text": "buy my tea", "labels": ["commercial"], "kind": "promo"}) + "\n\n"

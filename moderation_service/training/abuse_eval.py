@@ -81,7 +81,7 @@ def head_curves(
     for col, label in enumerate(heads.labels):
         labels = np.array([float(label in p.labels) for p in dev])
         threshold = rule_thresholds.get(label, heads.operating_points[label])
-        point = point_at(dev_curve(labels, probs[:, col], PREVALENCE[label]), threshold)
+        point = point_at(dev_curve(labels, probs[:, col], PREVALENCE[label], health), threshold)
         assert point is not None  # the curve starts at 0.01
         metrics = binary_metrics(labels, probs[:, col], threshold)
         out[label] = {

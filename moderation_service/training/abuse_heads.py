@@ -40,6 +40,7 @@ from moderation_service.training.risk_heads import HeadsConfig, _layers, _padded
 __all__ = [
     "CORPUS_LABELS",
     "DEV_HEALTH_QUESTIONS",
+    "MAX_HEALTH_HELD",
     "PRECISION_TARGET",
     "PREVALENCE",
     "AbusePost",
@@ -60,6 +61,8 @@ CORPUS_LABELS = frozenset({"commercial", "insult", "identity_hate", "threat", "t
 PREVALENCE = {"commercial": 0.02, "insult": 0.01, "identity_hate": 0.005}
 # A hold puts a post before a moderator (reversible, not a removal): at least 3 in 4 held posts should be right.
 PRECISION_TARGET = dict.fromkeys(ABUSE_LABELS, 0.75)
+# Ordinary health questions are held 0.1 % of the time or less today (issue #10): no head may hold more of them.
+MAX_HEALTH_HELD = 0.001
 DEV_HEALTH_QUESTIONS = 2000  # dev only, beside the hash split's share of the 2,000 trained on
 _GRID = np.round(np.arange(0.01, 1.0, 0.01), 2)
 _VERSION = "1.0.0"
@@ -158,11 +161,11 @@ def _targets(posts: list[AbusePost]) -> np.ndarray:
     return np.array([[float(label in p.labels) for label in ABUSE_LABELS] for p in posts], dtype=np.float32)
 
 
-def dev_curve(labels: np.ndarray, probs: np.ndarray, prevalence: float) -> list[CurvePoint]:
+def dev_curve(labels: np.ndarray, probs: np.ndarray, prevalence: float, health: np.ndarray | None = None) -> list[CurvePoint]:
     """Precision, recall and hold rate at each threshold (step 0.01), on dev and at the deployment prevalence.
 
     A threshold with no false positive on dev is counted as half of one, so no point claims perfect
-    precision on a forum from a finite dev split.
+    precision on a forum from a finite dev split. ``health`` marks the ordinary health questions.
     """
     positives, negatives = float(labels.sum()), float((labels == 0).sum())
     points = []
@@ -182,19 +185,22 @@ def dev_curve(labels: np.ndarray, probs: np.ndarray, prevalence: float) -> list[
                 prevalence=prevalence,
                 deployed_precision=round(prevalence * recall / deployed, 4) if tp else None,
                 deployed_hold_rate=round(deployed, 5),
+                health_hold_rate=round(float(held[health].mean()), 5) if health is not None and health.any() else None,
             )
         )
     return points
 
 
-def choose_hold_point(curve: list[CurvePoint], target: float) -> tuple[CurvePoint, bool]:
-    """The lowest threshold whose precision, on dev and at the deployment prevalence, reaches ``target`` (most recall).
+def choose_hold_point(curve: list[CurvePoint], target: float, max_health: float = MAX_HEALTH_HELD) -> tuple[CurvePoint, bool]:
+    """The lowest threshold whose precision, on dev and at the deployment prevalence, reaches ``target`` (most recall)
+    and which holds at most ``max_health`` of ordinary health questions.
 
     When none does: the threshold with the best deployed F1 (the balance of deployed precision and recall).
     """
     scored = [p for p in curve if p.recall > 0]
     for point in scored:
-        if (point.precision or 0.0) >= target and (point.deployed_precision or 0.0) >= target:
+        precise = (point.precision or 0.0) >= target and (point.deployed_precision or 0.0) >= target
+        if precise and (point.health_hold_rate or 0.0) <= max_health:
             return point, True
 
     def deployed_f1(p: CurvePoint) -> float:
@@ -248,7 +254,7 @@ def train_abuse_heads(cfg: HeadsConfig, progress: Callable[[str], None] = _stder
     health = np.array([p.source == "medical_qa_forums" for p in split.dev])
     curves, metrics, points = {}, {}, {}
     for col, label in enumerate(ABUSE_LABELS):
-        curve = dev_curve(dev_targets[:, col], probs[:, col], PREVALENCE[label])
+        curve = dev_curve(dev_targets[:, col], probs[:, col], PREVALENCE[label], health)
         chosen, met = choose_hold_point(curve, PRECISION_TARGET[label])
         points[label] = chosen.threshold
         curves[label] = [asdict(p) for p in curve]
@@ -270,6 +276,7 @@ def train_abuse_heads(cfg: HeadsConfig, progress: Callable[[str], None] = _stder
             "weight_decay": cfg.weight_decay,
         },  # fmt: skip
         "precision_target": PRECISION_TARGET,
+        "max_health_questions_held": MAX_HEALTH_HELD,
         "prevalence": PREVALENCE,
         "data_files_sha256": split.files,
         "train_posts": len(split.train),

@@ -35,6 +35,7 @@ class CurvePoint:
     prevalence: float  # the assumed share of such posts on a live forum
     deployed_precision: float | None
     deployed_hold_rate: float  # expected share of live posts held by this head alone
+    health_hold_rate: float | None = None  # share of the dev split's ordinary health questions held
 
 
 def load_abuse_heads(model_dir: Path) -> PooledHeads | None:
