@@ -2,8 +2,9 @@
 
 Data: the project-written abuse training corpus (``models/training_data/abuse_train/*.jsonl``, lines
 ``{"text", "labels", "kind", "target"?}``), ETHOS multilabel hate comments (GPL-3.0: directed ones as
-insults, ones naming a group as identity hate) and health questions from ``medical_qa_forums`` (MIT)
-as negatives: ordinary health talk must not be held. "Not stated" sets are never read, nor the abuse
+insults, ones naming a group as identity hate), and as negatives health questions from
+``medical_qa_forums`` (MIT) and everyday comments from GoEmotions (Apache-2.0) that name no abuse or
+trade word: ordinary health talk and chatter must not be held. "Not stated" sets are never read, nor the abuse
 dev corpus (``training_data/abuse``, for measuring) nor the functional suites.
 
 The heads, their file format and their training loop are the crisis heads' (``pooled_heads``,
@@ -27,6 +28,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import re2
 import torch
 
 from moderation_service.core.classifiers.abuse_heads import ABUSE_LABELS, FILE_NAME, CurvePoint
@@ -35,7 +37,7 @@ from moderation_service.core.classifiers.pooled_heads import PooledHeads
 from moderation_service.training.calibration import fit_platt
 from moderation_service.training.datasets import read_rows, sha256_of
 from moderation_service.training.metrics import binary_metrics
-from moderation_service.training.risk_heads import HeadsConfig, _layers, _padded, _post_logits, embed, fit
+from moderation_service.training.risk_heads import HeadsConfig, _layers, _negatives, _no_risk_word, _padded, _post_logits, embed, fit
 
 __all__ = [
     "CORPUS_LABELS",
@@ -134,6 +136,24 @@ def _health_questions(datasets_dir: Path, count: int, dev_only: int, seed: int) 
     ]
 
 
+# Everyday comments naming none of these are safe negatives; the rest are left out, not guessed at.
+_ABUSE_OR_TRADE = re2.compile(
+    r"(?i)(\b(idiot|moron|stupid|dumb|fuck|shit|cunt|bitch|bastard|twat|prick|dick|ass|asshole|arse|retard|loser|pathetic|"
+    r"disgusting|scum|trash|garbage|hate|kill|die|ugly|fat|lazy|clown|pig|vermin|parasite|leech|burden|drain|"
+    r"buy|sell|selling|sale|price|cheap|discount|promo|dm|pm|order|shop|link|subscribe|follow)\w*|http|www\.|£|\$|%)"
+)
+
+
+def _everyday(datasets_dir: Path, count: int, seed: int) -> list[AbusePost]:
+    """GoEmotions comments (Apache-2.0) with no abuse or trade word: ordinary chatter, thanks and identity talk are not abuse.
+
+    The crisis heads' sample (so its embeddings are cached), filtered again here and capped at half of it.
+    """
+    sample = _negatives(datasets_dir, "goemotions", "everyday_comment", count, seed, _no_risk_word)
+    kept = [post.text for post in sample if not _ABUSE_OR_TRADE.search(post.text)]
+    return [AbusePost(text, frozenset(), "everyday_comment", "goemotions") for text in kept[: count // 2]]
+
+
 def in_dev(text: str, share: float = 0.2) -> bool:
     """A fixed hash of the text decides: the split stays put when lines are added or reordered."""
     return int(hashlib.sha256(text.strip().lower().encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < share
@@ -144,7 +164,8 @@ def build_abuse_split(cfg: HeadsConfig) -> AbuseSplit:
     health, health_dev = _health_questions(cfg.datasets_dir, cfg.medical_negatives, DEV_HEALTH_QUESTIONS, cfg.seed)
     dev_only = {id(post) for post in health_dev}
     seen: set[str] = set()
-    for post in [*load_abuse_corpus(cfg.corpus_dir), *_ethos(cfg.datasets_dir), *health, *health_dev]:
+    everyday = _everyday(cfg.datasets_dir, cfg.everyday_negatives, cfg.seed)
+    for post in [*load_abuse_corpus(cfg.corpus_dir), *_ethos(cfg.datasets_dir), *everyday, *health, *health_dev]:
         key = post.text.strip().lower()
         if key in seen:
             continue
@@ -152,7 +173,7 @@ def build_abuse_split(cfg: HeadsConfig) -> AbuseSplit:
         (split.dev if id(post) in dev_only or in_dev(post.text, cfg.dev_share) else split.train).append(post)
     for path in sorted(cfg.corpus_dir.glob("*.jsonl")):
         split.files[f"project:abuse_train/{path.name}"] = sha256_of(path)
-    for name in ("ethos_hate/multilabel_train.csv", "medical_qa_forums/train.csv"):
+    for name in ("ethos_hate/multilabel_train.csv", "medical_qa_forums/train.csv", "goemotions/train.csv"):
         split.files[name] = sha256_of(cfg.datasets_dir / name)
     return split
 
