@@ -223,8 +223,9 @@ def _estimate_line(estimate: Any) -> str:
     def share(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.1%}"
 
+    action = "allow: reported, not held; if held" if estimate.action == "allow" else estimate.action
     return (
-        f"  {estimate.label} >= {estimate.band_min:.2f} ({estimate.action}): dev split: precision {share(p.precision)}, "
+        f"  {estimate.label} >= {estimate.band_min:.2f} ({action}): dev split: precision {share(p.precision)}, "
         f"recall {share(p.recall)}, holds {share(p.dev_hold_rate)} of dev posts; at an assumed {p.prevalence:.1%} prevalence: "
         f"precision {share(p.deployed_precision)}, holds {share(p.deployed_hold_rate)} of posts; "
         f"holds {share(p.health_hold_rate)} of dev health questions"
@@ -643,7 +644,7 @@ def _run_abuse_dev(datasets: Path, out_dir: Path) -> None:
         )
     except ValueError as exc:
         raise CliError(str(exc)) from exc
-    heads = Table(title="abuse heads on their dev split, at the rulebook's hold thresholds")
+    heads = Table(title="abuse heads on their dev split, at the rulebook's thresholds")
     for column in ("head", "threshold", "dev precision", "dev recall", "prevalence", "precision there", "holds there", "PR AUC"):
         heads.add_column(column)
     for label, row in report["heads"].items():
@@ -654,7 +655,7 @@ def _run_abuse_dev(datasets: Path, out_dir: Path) -> None:
         )  # fmt: skip
     out.print(heads)
     corpus = report["abuse_dev_corpus"]
-    kinds = Table(title="abuse dev corpus (models/training_data/abuse): held before -> after the heads")
+    kinds = Table(title="abuse dev corpus (models/training_data/abuse): held before -> after, with the heads holding at those thresholds")
     for column in ("kind", "expect", "posts", "held before", "held after"):
         kinds.add_column(column)
     for kind, row in corpus["kinds"].items():

@@ -65,7 +65,8 @@ def test_dev_curve_is_base_rate_aware() -> None:
     probs = np.array([0.9] * 40 + [0.2] * 10 + [0.95] * 2 + [0.1] * 198)  # 40/50 caught, 2/200 false at 0.5
     point = point_at(dev_curve(labels, probs, prevalence=0.01), 0.5)
     assert point is not None
-    assert (point.precision, point.recall, point.false_positive_rate) == (pytest.approx(40 / 42, abs=1e-4), 0.8, 0.01)
+    assert point.precision == pytest.approx(40 / 42, abs=1e-4)
+    assert (point.recall, point.false_positive_rate) == (0.8, 0.01)
     assert point.dev_hold_rate == pytest.approx(42 / 250, abs=1e-4)
     expected = 0.01 * 0.8 / (0.01 * 0.8 + 0.99 * 0.01)  # 0.447: most holds on a forum would be wrong
     assert point.deployed_precision == pytest.approx(expected, abs=1e-4)
@@ -152,8 +153,8 @@ def test_rules_check_prints_what_a_moved_threshold_would_hold(tmp_path: Path) ->
     heads = load_abuse_heads(MODELS)
     assert heads is not None
     curves = dev_curves(MODELS)
-    for label in ABUSE_LABELS:
-        assert f"  {label} >= {heads.operating_points[label]:.2f} (hold): dev split: precision " in shipped.output
+    for label in ABUSE_LABELS:  # reported by default, each at its hold point
+        assert f"  {label} >= {heads.operating_points[label]:.2f} (allow: reported, not held; if held): dev split: " in shipped.output
     point = point_at(curves["insult"], 0.95)
     assert point is not None
     line = next(line for line in moved.output.splitlines() if line.startswith("  insult >= 0.95 (hold)"))

@@ -1,13 +1,16 @@
 """The shipped abuse heads through the real model, on every path: sync, queue, Coral, Perspective, classify.
 
-A handful of clear cases written for this file (not taken from any suite or corpus). Each held case must
-carry the head's own reason (source ``model``, the head's id, its category and score), so the test
-fails if the heads stop seeing it even where a rule also holds the post.
+A handful of clear cases written for this file (not taken from any suite or corpus), under the example
+rulebook that lets the heads hold (``rules/examples/abuse-heads-hold.yaml``). Each held case must carry
+the head's own reason (source ``model``, the head's id, its category and score), so the test fails if the
+heads stop seeing it even where a rule also holds the post. The default rulebook reports the heads
+without holding on them; one test checks that.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,10 +20,10 @@ from typing import Any
 import pytest
 
 from moderation_service.bootstrap import build_pipeline
-from moderation_service.config import CoralSettings, ModelSettings, PipelineSettings
+from moderation_service.config import CoralSettings, ModelSettings, PipelineSettings, RulesSettings, Settings
 from moderation_service.core.crisis import CrisisDetector
 from moderation_service.core.pipeline import Pipeline, Post
-from tests.conftest import CORAL_NEW_SECRET, CORAL_TENANT, Api, Keys, make_api, settings_for
+from tests.conftest import CORAL_NEW_SECRET, CORAL_TENANT, Api, Keys, copy_rules, make_api, settings_for
 from tests.coral_support import coral_body, coral_signature, validate_coral_answer
 from tests.grammars import language_detector, shipped_grammars
 from tests.queue_support import RedisServer, start_worker, stop_workers, wait_for
@@ -38,7 +41,8 @@ SAFE = [
     "The chemist had no gabapentin in today so I have to go back on Friday for the rest of my prescription",
     "This stupid bus is late again and my hips are killing me in the cold",
 ]
-MODEL = {"models": ModelSettings(classifiers=["embedded"]), "pipeline": PipelineSettings(classifier_timeout_s=20)}
+MODEL: dict[str, object] = {"models": ModelSettings(classifiers=["embedded"]), "pipeline": PipelineSettings(classifier_timeout_s=20)}
+HOLDING = "abuse-heads-hold"
 
 
 def head_reasons(decision: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -53,16 +57,40 @@ def assert_held_by(decision: dict[str, Any], head: str, category: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def model_pipeline(shared_rules: Path, keys: Keys) -> Iterator[Pipeline]:
-    pipeline = build_pipeline(settings_for(shared_rules, keys, **MODEL), crisis=CrisisDetector(shipped_grammars(), language_detector()))
+def holding_rules(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped rules with the example that lets the heads hold, as the default rulebook."""
+    rules = copy_rules(tmp_path_factory.mktemp("abuse-heads"))
+    shutil.copy(ROOT / "rules" / "examples" / f"{HOLDING}.yaml", rules)
+    return rules
+
+
+def _settings(rules: Path, keys: Keys, redis_url: str | None = None, **groups: object) -> Settings:
+    return settings_for(rules, keys, redis_url, rules=RulesSettings(rules_dir=rules, default_rulebook=HOLDING), **MODEL, **groups)
+
+
+@pytest.fixture(scope="module")
+def model_pipeline(holding_rules: Path, keys: Keys) -> Iterator[Pipeline]:
+    pipeline = build_pipeline(_settings(holding_rules, keys), crisis=CrisisDetector(shipped_grammars(), language_detector()))
     yield pipeline
     pipeline.close()
 
 
 @pytest.fixture
-def model_api(model_pipeline: Pipeline, shared_rules: Path, keys: Keys, redis_url: str) -> Api:
+def model_api(model_pipeline: Pipeline, holding_rules: Path, keys: Keys, redis_url: str) -> Api:
     coral = CoralSettings(secrets={CORAL_TENANT: [CORAL_NEW_SECRET]}, timeouts_ms={CORAL_TENANT: 10_000})
-    return make_api(settings_for(shared_rules, keys, redis_url, coral=coral, **MODEL), model_pipeline)
+    return make_api(_settings(holding_rules, keys, redis_url, coral=coral), model_pipeline)
+
+
+def test_the_default_rulebook_reports_the_heads_without_holding(shared_rules: Path, keys: Keys) -> None:
+    settings = settings_for(shared_rules, keys, None, **MODEL)
+    pipeline = build_pipeline(settings, crisis=CrisisDetector(shipped_grammars(), language_detector()))
+    try:
+        decision = pipeline.moderate(Post(text=SELLING)).model_dump(mode="json")
+    finally:
+        pipeline.close()
+    reason = head_reasons(decision)["commercial"]
+    assert (reason["category"], reason["action"], reason["score"]) == ("commercial", "allow", decision["scores"]["commercial"])
+    assert reason["message"] == f"commercial score {reason['score']:.2f} reached 0.42"
 
 
 def test_pipeline_holds_clear_cases_by_the_heads_and_not_their_safe_twins(model_pipeline: Pipeline) -> None:
@@ -81,7 +109,7 @@ def test_sync_route(model_api: Api, keys: Keys) -> None:
 
 
 def test_perspective_reads_the_heads(model_api: Api, keys: Keys) -> None:
-    attributes = {"INSULT": {}, "IDENTITY_ATTACK": {}, "SPAM": {}, "COMMERCIAL": {}, "TOXICITY": {}}
+    attributes: dict[str, dict[str, object]] = {"INSULT": {}, "IDENTITY_ATTACK": {}, "SPAM": {}, "COMMERCIAL": {}, "TOXICITY": {}}
     with model_api.client(keys.moderate) as c:
         scored = {}
         for text, head, _ in HELD:
@@ -110,11 +138,12 @@ def test_coral_withholds_selling_as_spam_and_abuse_as_toxic(model_api: Api) -> N
 
 
 def test_queue_worker_with_the_real_model(
-    model_api: Api, keys: Keys, redis_server: RedisServer, shared_rules: Path, tmp_path: Path
+    model_api: Api, keys: Keys, redis_server: RedisServer, holding_rules: Path, tmp_path: Path
 ) -> None:
     env = {
         "MODERATION_REDIS_URL": redis_server.url,
-        "MODERATION_RULES_DIR": str(shared_rules),
+        "MODERATION_RULES_DIR": str(holding_rules),
+        "MODERATION_DEFAULT_RULEBOOK": HOLDING,
         "MODERATION_CLASSIFIERS": "embedded",
         "MODERATION_CLASSIFIER_TIMEOUT_S": "20",
     }
@@ -143,7 +172,15 @@ def test_classify_command(tmp_path: Path) -> None:
     posts = tmp_path / "posts.jsonl"
     posts.write_text("".join(json.dumps({"id": str(i), "text": text}) + "\n" for i, (text, _, _) in enumerate(HELD)), encoding="utf-8")
     run = subprocess.run(
-        [sys.executable, "-m", "moderation_service", "classify", str(posts)],
+        [
+            sys.executable,
+            "-m",
+            "moderation_service",
+            "classify",
+            str(posts),
+            "--rulebook",
+            str(ROOT / "rules" / "examples" / f"{HOLDING}.yaml"),
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -41,7 +41,8 @@ class BandEstimate:
 
 
 def band_estimates(book: Rulebook, model_dir: Path) -> list[BandEstimate]:
-    """Expected precision and hold rate, on dev and at the assumed deployment prevalence, of each band the curves cover.
+    """Expected precision and hold rate, on dev and at the assumed deployment prevalence, of each band the curves cover
+    (an ``allow`` band reports the head's reason without holding: the figures are what holding there would do).
 
     The curves ship with the model heads that carry them (``abuse_heads.json``), so a community moving a
     threshold sees what it would hold before the rulebook goes live.
@@ -51,7 +52,7 @@ def band_estimates(book: Rulebook, model_dir: Path) -> list[BandEstimate]:
     for label, threshold in sorted(book.thresholds.items()):
         for band in threshold.bands:
             point = point_at(curves.get(label, []), band.min)
-            if point is not None and band.action.value != "allow":
+            if point is not None:
                 out.append(BandEstimate(label, band.min, band.action.value, point))
     return out
 

@@ -5,7 +5,8 @@ Two measures (``moderation-service eval --abuse-dev``):
 - each head on its own dev split (the trainer's fixed hash split): ROC/PR AUC, and the PR-curve point of
   the rulebook's hold threshold, on dev and at the assumed deployment prevalence, with a PNG per head;
 - the whole decision on the abuse dev corpus (``models/training_data/abuse``, never trained on), per
-  ``kind``: hold recall and false holds with the heads' reasons counted ("after") and without them
+  ``kind``: hold recall and false holds with the heads holding at the rulebook's thresholds ("after",
+  whether its bands hold or only report) and without them
   ("before", what the rules, crisis grammars and encoder categories hold alone), and the same for the
   held-out health questions; plus the share of bias_madlibs identity sentences each head would hold.
 """
@@ -38,12 +39,13 @@ MAX_CHARS = 20_000  # the service's own limit on a post
 
 
 def held(decision: Decision, with_heads: bool = True) -> bool:
-    """Held or escalated; without the heads, as if their reasons were absent (the policy takes the severest reason)."""
-    return any(
-        reason.action is not Action.allow
-        for reason in decision.reasons
-        if with_heads or not (reason.source is ReasonSource.model and reason.id in ABUSE_LABELS)
-    )
+    """Held or escalated by any reason but the heads'; ``with_heads``: or reached a head's threshold, as if it held
+    there (a head's reason exists only at or above its band, whatever the band's action)."""
+    for reason in decision.reasons:
+        head = reason.source is ReasonSource.model and reason.id in ABUSE_LABELS
+        if (head and with_heads) or (not head and reason.action is not Action.allow):
+            return True
+    return False
 
 
 def _head_scores(cfg: HeadsConfig, classifier: EmbeddedClassifier, texts: list[str], progress: Callable[[str], None]) -> np.ndarray:
@@ -142,11 +144,7 @@ def evaluate_abuse(
 ) -> dict[str, Any]:
     """Both measures, written to ``out_dir/abuse-dev.json`` (and one PNG per head) and returned."""
     book = pipeline.rulebooks.get(None)
-    thresholds = {
-        label: min(band.min for band in book.thresholds[label].bands if band.action is not Action.allow)
-        for label in ABUSE_LABELS
-        if label in book.thresholds and any(band.action is not Action.allow for band in book.thresholds[label].bands)
-    }
+    thresholds = {label: min(band.min for band in book.thresholds[label].bands) for label in ABUSE_LABELS if label in book.thresholds}
     heads, health = head_curves(cfg, classifier, thresholds, out_dir, progress)
     progress("bias_madlibs NOT_BAD sentences")
     madlibs = identity_terms(cfg, classifier, thresholds, progress)
