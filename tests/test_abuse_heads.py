@@ -59,6 +59,23 @@ def test_file_heads_give_the_trained_scores(tmp_path: Path) -> None:
     assert loaded.scores(posts[1].numpy()) == pytest.approx(dict(zip(ABUSE_LABELS, got[1].tolist(), strict=True)), abs=1e-6)
 
 
+def test_a_float16_hidden_layer_loads_as_computed(tmp_path: Path) -> None:
+    """The shipped abuse heads store the hidden layer as float16; the loaded heads equal ``half_hidden()`` exactly."""
+    cfg = abuse_config(tmp_path, tmp_path, tmp_path, tmp_path, tmp_path)
+    torch.manual_seed(6)
+    hidden_w, hidden_b, weights, bias = _layers(_heads_module(384, len(ABUSE_LABELS), cfg).eval())
+    ones = np.ones(len(ABUSE_LABELS), dtype=np.float32)
+    points = dict.fromkeys(ABUSE_LABELS, 0.7)
+    heads = PooledHeads("test", ABUSE_LABELS, weights, bias, ones, ones * 0, points, points, hidden_w, hidden_b).half_hidden()
+    (tmp_path / FILE_NAME).write_text(heads.to_json({}, half=True), encoding="utf-8")
+    loaded = load_abuse_heads(tmp_path)
+    assert loaded is not None and "float16_base64" in (tmp_path / FILE_NAME).read_text()
+    windows = np.random.default_rng(0).standard_normal((4, 384)).astype(np.float32)
+    np.testing.assert_allclose(loaded.window_logits(windows), heads.window_logits(windows), atol=1e-5)
+    assert loaded.hidden_weights is not None and hidden_w is not None
+    assert np.abs(loaded.hidden_weights - hidden_w).max() < 1e-3  # float16 keeps the trained layer to ~3 digits
+
+
 def test_dev_curve_is_base_rate_aware() -> None:
     """At a forum's prevalence, the same recall and false-positive rate give a far lower precision than on dev."""
     labels = np.array([1] * 50 + [0] * 200, dtype=float)

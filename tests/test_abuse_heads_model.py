@@ -115,7 +115,8 @@ def test_perspective_reads_the_heads(model_api: Api, keys: Keys) -> None:
         for text, head, _ in HELD:
             body = {"comment": {"text": text}, "requestedAttributes": attributes}
             scored[head] = {
-                k: v["summaryScore"]["value"] for k, v in c.post("/v1alpha1/comments:analyze", json=body).json()["attributeScores"].items()
+                k: v["summaryScore"]["value"]
+                for k, v in c.post("/v1alpha1/comments:analyze", params={"key": keys.moderate}, json=body).json()["attributeScores"].items()
             }
             decision = c.post("/v1/moderate", json={"text": text}).json()
             assert scored[head]["INSULT"] == pytest.approx(decision["scores"]["insult"], abs=1e-4)

@@ -270,7 +270,7 @@ def train_abuse_heads(cfg: HeadsConfig, progress: Callable[[str], None] = _stder
         calibration_b=np.array([c["b"] for c in calibration], dtype=np.float32),
         operating_points={},
         supporting_points={},
-    )
+    ).half_hidden()  # stored as float16 (models/ has a size budget): curves and hold points use exactly that
     probs = post_probabilities(heads, dev_vectors)  # the run-time maths on the file's own numbers
     health = np.array([p.source == "medical_qa_forums" for p in split.dev])
     curves, metrics, points = {}, {}, {}
@@ -309,5 +309,5 @@ def train_abuse_heads(cfg: HeadsConfig, progress: Callable[[str], None] = _stder
         "dev_curves": curves,
     }
     cfg.output_dir.mkdir(parents=True, exist_ok=True)
-    (cfg.output_dir / FILE_NAME).write_text(heads.to_json(meta), encoding="utf-8")
+    (cfg.output_dir / FILE_NAME).write_text(heads.to_json(meta, half=True), encoding="utf-8")
     return meta

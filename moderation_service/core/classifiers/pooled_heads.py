@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,15 @@ class PooledHeads:
         probs = self.probabilities(self.window_logits(pooled).max(axis=0))
         return {label: float(p) for label, p in zip(self.labels, probs, strict=True)}
 
-    def to_json(self, extra: dict[str, Any]) -> str:
+    def half_hidden(self) -> PooledHeads:
+        """The same heads with the hidden layer rounded to float16, as ``to_json(half=True)`` stores it."""
+        if self.hidden_weights is None or self.hidden_bias is None:
+            return self
+        rounded = [a.astype(np.float16).astype(np.float32) for a in (self.hidden_weights, self.hidden_bias)]
+        return replace(self, hidden_weights=rounded[0], hidden_bias=rounded[1])
+
+    def to_json(self, extra: dict[str, Any], half: bool = False) -> str:
+        """``half``: the hidden layer as float16 (half the bytes; compute scores with ``half_hidden()`` to match)."""
         payload = {
             "version": self.version,
             "labels": list(self.labels),
@@ -71,19 +79,21 @@ class PooledHeads:
             **extra,
         }
         if self.hidden_weights is not None and self.hidden_bias is not None:
-            payload["hidden"] = {"weights": _packed(self.hidden_weights), "bias": _packed(self.hidden_bias)}
+            payload["hidden"] = {"weights": _packed(self.hidden_weights, half), "bias": _packed(self.hidden_bias, half)}
         return json.dumps(payload, indent=1, sort_keys=True) + "\n"
 
 
-def _packed(array: np.ndarray) -> dict[str, Any]:
-    """A float32 array as base64 (a 384x256 hidden layer is 98k numbers: a JSON list would be 2.6 MB, this 0.4 MB)."""
-    data = np.ascontiguousarray(array, dtype="<f4")
-    return {"shape": list(data.shape), "float32_base64": base64.b64encode(data.tobytes()).decode("ascii")}
+def _packed(array: np.ndarray, half: bool = False) -> dict[str, Any]:
+    """An array as base64 (a 384x256 hidden layer is 98k numbers: a JSON list would be 2.6 MB, this 0.4 MB, or 0.2 MB as float16)."""
+    dtype, key = ("<f2", "float16_base64") if half else ("<f4", "float32_base64")
+    data = np.ascontiguousarray(array, dtype=dtype)
+    return {"shape": list(data.shape), key: base64.b64encode(data.tobytes()).decode("ascii")}
 
 
 def _unpacked(packed: dict[str, Any]) -> np.ndarray:
-    raw = base64.b64decode(packed["float32_base64"], validate=True)
-    return np.frombuffer(raw, dtype="<f4").reshape(packed["shape"]).astype(np.float32)
+    dtype, key = ("<f2", "float16_base64") if "float16_base64" in packed else ("<f4", "float32_base64")
+    raw = base64.b64decode(packed[key], validate=True)
+    return np.frombuffer(raw, dtype=dtype).reshape(packed["shape"]).astype(np.float32)
 
 
 def load_heads(path: Path) -> PooledHeads | None:
