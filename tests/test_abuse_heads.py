@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from moderation_service.cli import app
 from moderation_service.core.classifiers.abuse_heads import ABUSE_LABELS, FILE_NAME, CurvePoint, dev_curves, load_abuse_heads, point_at
 from moderation_service.core.classifiers.pooled_heads import PooledHeads
+from moderation_service.core.rulebook import load_rulebook
 from moderation_service.errors import ConfigError
 from moderation_service.training.abuse_heads import (
     abuse_config,
@@ -177,3 +178,14 @@ def test_rules_check_prints_what_a_moved_threshold_would_hold(tmp_path: Path) ->
     line = next(line for line in moved.output.splitlines() if line.startswith("  insult >= 0.95 (hold)"))
     assert f"recall {point.recall:.1%}" in line and f"at an assumed {point.prevalence:.1%} prevalence" in line
     assert f"holds {point.deployed_hold_rate:.1%} of posts" in line
+
+
+def test_the_rulebooks_default_to_the_hold_points() -> None:
+    """peer-support reports each head at its hold point; the opt-in example holds there."""
+    heads = load_abuse_heads(MODELS)
+    assert heads is not None
+    for name, action in (("peer-support.yaml", "allow"), ("examples/abuse-heads-hold.yaml", "hold")):
+        book = load_rulebook(RULES / name, rules_dir=RULES)
+        for label in ABUSE_LABELS:
+            [band] = book.thresholds[label].bands
+            assert (band.min, band.action.value) == (heads.operating_points[label], action)

@@ -21,6 +21,7 @@ import pytest
 
 from moderation_service.bootstrap import build_pipeline
 from moderation_service.config import CoralSettings, ModelSettings, PipelineSettings, RulesSettings, Settings
+from moderation_service.core.classifiers.abuse_heads import load_abuse_heads
 from moderation_service.core.crisis import CrisisDetector
 from moderation_service.core.pipeline import Pipeline, Post
 from tests.conftest import CORAL_NEW_SECRET, CORAL_TENANT, Api, Keys, copy_rules, make_api, settings_for
@@ -90,7 +91,9 @@ def test_the_default_rulebook_reports_the_heads_without_holding(shared_rules: Pa
         pipeline.close()
     reason = head_reasons(decision)["commercial"]
     assert (reason["category"], reason["action"], reason["score"]) == ("commercial", "allow", decision["scores"]["commercial"])
-    assert reason["message"] == f"commercial score {reason['score']:.2f} reached 0.42"
+    heads = load_abuse_heads(ROOT / "models" / "embedded")
+    assert heads is not None  # the default threshold is the head's hold point
+    assert reason["message"] == f"commercial score {reason['score']:.2f} reached {heads.operating_points['commercial']:.2f}"
 
 
 def test_pipeline_holds_clear_cases_by_the_heads_and_not_their_safe_twins(model_pipeline: Pipeline) -> None:
