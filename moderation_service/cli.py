@@ -199,18 +199,37 @@ def _print_problems(exc: RulebookError) -> None:
 @rules_app.command("check")
 def rules_check(files: Annotated[list[Path], typer.Argument(help="rule files to validate")]) -> None:
     """Validate rule files: exit 0 when all are valid, else one line per problem and exit 2."""
-    from moderation_service.service.rule_files import check_rule_file
+    from moderation_service.service.rule_files import band_estimates, check_rule_file
 
     failed = False
+    settings = load_settings()
     for path in files:
         try:
-            book = check_rule_file(path, load_settings().rules.rules_dir)
+            book = check_rule_file(path, settings.rules.rules_dir)
         except RulebookError as exc:
             failed = True
             _print_problems(exc)
             continue
         out.print(f"ok {path}: rulebook {book.name} version {book.version}, {len(book.rules)} rules, {len(book.tests)} tests")
+        for estimate in band_estimates(book, settings.models.models_dir / "embedded"):
+            out.print(_estimate_line(estimate), highlight=False)
     raise typer.Exit(2 if failed else 0)
+
+
+def _estimate_line(estimate: Any) -> str:
+    """One band's expected effect: on the model's dev split, and at the prevalence assumed for a live forum."""
+    p = estimate.point
+
+    def share(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1%}"
+
+    action = "allow: reported, not held; if held" if estimate.action == "allow" else estimate.action
+    return (
+        f"  {estimate.label} >= {estimate.band_min:.2f} ({action}): dev split: precision {share(p.precision)}, "
+        f"recall {share(p.recall)}, holds {share(p.dev_hold_rate)} of dev posts; at an assumed {p.prevalence:.1%} prevalence: "
+        f"precision {share(p.deployed_precision)}, holds {share(p.deployed_hold_rate)} of posts; "
+        f"holds {share(p.health_hold_rate)} of dev health questions"
+    )
 
 
 @rules_app.command("test")
@@ -505,6 +524,38 @@ def train_risk_heads(
     err.print(f"written {output / 'risk_heads.json'}; copy it into {settings.models.models_dir / 'embedded'} to ship it")
 
 
+@app.command("train-abuse-heads")
+def train_abuse_heads(
+    corpus: Annotated[Path, typer.Option(help="folder of the project's abuse training corpus (*.jsonl)")] = Path(
+        "models/training_data/abuse_train"
+    ),
+    datasets: Annotated[Path, typer.Option(help="folder of the shared labelled datasets (ETHOS, health-question negatives)")] = Path(
+        "../shared/datasets"
+    ),
+    output: Annotated[Path, typer.Option(help="where abuse_heads.json goes (the shipped one is models/embedded)")] = Path(
+        "trained-abuse-heads"
+    ),
+    seed: Annotated[int, typer.Option(help="random seed")] = 13,
+) -> None:
+    """Train the commercial, insult and identity_hate heads on the embedded encoder (CPU, minutes); print dev metrics."""
+    from moderation_service.bootstrap import ensure_models
+    from moderation_service.training.abuse_heads import abuse_config
+    from moderation_service.training.abuse_heads import train_abuse_heads as run
+
+    settings = load_settings()
+    for folder, option in ((corpus, "--corpus"), (datasets, "--datasets")):
+        if not folder.is_dir():
+            raise CliError(f"{folder}: no such folder: pass {option} PATH")
+    cfg = abuse_config(corpus, datasets, settings.models.models_dir / "embedded", output, settings.models.cache_dir, seed=seed)
+    ensure_models(settings.models.model_copy(update={"classifiers": ["embedded"]}))  # the encoder the heads are trained on
+    try:
+        meta = run(cfg, lambda message: err.print(message, highlight=False))
+    except ValueError as exc:  # a bad corpus line: the message names file and line
+        raise CliError(str(exc)) from exc
+    sys.stdout.write(json.dumps(meta["dev_metrics"], indent=1) + "\n")
+    err.print(f"written {output / 'abuse_heads.json'}; copy it into {settings.models.models_dir / 'embedded'} to ship it", highlight=False)
+
+
 def _no_time_limit(settings: Settings) -> Settings:
     return settings.model_copy(update={"pipeline": settings.pipeline.model_copy(update={"classifier_timeout_s": None})})
 
@@ -531,6 +582,9 @@ def evaluate(
     ] = None,
     suites_dir: Annotated[Path, typer.Option(help="folder of functional suites (for --functional)")] = Path("tests/suites"),
     crisis_dev: Annotated[bool, typer.Option(help="the crisis gates on the crisis corpus's dev split (grammars + heads)")] = False,
+    abuse_dev: Annotated[
+        bool, typer.Option(help="the abuse heads on their dev split (PR point of each rulebook threshold) and on the abuse dev corpus")
+    ] = False,
     datasets: Annotated[Path, typer.Option(help="shared datasets folder (for --suite)")] = Path("../shared/datasets"),
     out_dir: Annotated[Path, typer.Option("--out", help="folder for JSON and PNG")] = Path("eval-results"),
 ) -> None:
@@ -542,10 +596,13 @@ def evaluate(
         check_datasets(datasets)
     elif data is not None:
         check_csv_columns(data, {"--text-col": text_col, "--label-col": label_col})
-    elif functional is None and not crisis_dev:
-        raise CliError("give a labelled CSV file, or --suite, --functional NAME or --crisis-dev")
+    elif functional is None and not crisis_dev and not abuse_dev:
+        raise CliError("give a labelled CSV file, or --suite, --functional NAME, --crisis-dev or --abuse-dev")
     if functional is not None:
         _run_functional(functional, suites_dir, out_dir)
+        return
+    if abuse_dev:
+        _run_abuse_dev(datasets, out_dir)
         return
     if crisis_dev:
         from moderation_service.training.risk_heads import HeadsConfig, evaluate_levels
@@ -567,6 +624,58 @@ def evaluate(
         report = evaluate_csv(data, task, text_col, label_col, classifier, pipeline, out_dir)
     sys.stdout.write(json.dumps(report, indent=1) + "\n")
     err.print(f"written to {out_dir}/")
+
+
+def _run_abuse_dev(datasets: Path, out_dir: Path) -> None:
+    """The abuse heads' dev curves at the rulebook's thresholds, then what they add beside the rules, per kind."""
+    from moderation_service.cli_checks import check_datasets
+    from moderation_service.training.abuse_eval import evaluate_abuse
+    from moderation_service.training.abuse_heads import abuse_config
+
+    check_datasets(datasets)
+    settings = load_settings()
+    cfg = abuse_config(
+        Path("models/training_data/abuse_train"), datasets, settings.models.models_dir / "embedded", out_dir, settings.models.cache_dir
+    )
+    classifier, pipeline = _classifier_and_pipeline(settings)
+    try:
+        report = evaluate_abuse(
+            cfg, pipeline, classifier, Path("models/training_data/abuse"), out_dir, lambda m: err.print(m, highlight=False)
+        )
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    heads = Table(title="abuse heads on their dev split, at the rulebook's thresholds")
+    for column in ("head", "threshold", "dev precision", "dev recall", "prevalence", "precision there", "holds there", "PR AUC"):
+        heads.add_column(column)
+    for label, row in report["heads"].items():
+        p = row["point"]
+        heads.add_row(
+            label, f"{row['rulebook_threshold']:.2f}", _pct(p["precision"]), _pct(p["recall"]), _pct(p["prevalence"]),
+            _pct(p["deployed_precision"]), _pct(p["deployed_hold_rate"]), "n/a" if row["pr_auc"] is None else f"{row['pr_auc']:.3f}",
+        )  # fmt: skip
+    out.print(heads)
+    corpus = report["abuse_dev_corpus"]
+    kinds = Table(title="abuse dev corpus (models/training_data/abuse): held before -> after, with the heads holding at those thresholds")
+    for column in ("kind", "expect", "posts", "held before", "held after"):
+        kinds.add_column(column)
+    for kind, row in corpus["kinds"].items():
+        kinds.add_row(kind, row["expect"], str(row["posts"]), str(row["held_before"]), str(row["held_after"]))
+    out.print(kinds)
+    for name in ("hold_recall", "false_holds"):
+        row = corpus[name]
+        out.print(f"{name}: {_pct(row['before']['share'])} -> {_pct(row['after']['share'])} of {row['posts']} posts", highlight=False)
+    health, madlibs = report["dev_health_questions"], report["bias_madlibs_not_bad_held"]
+    out.print(
+        f"dev health questions held: {_pct(health['before']['share'])} -> {_pct(health['after']['share'])} of {health['posts']} posts",
+        highlight=False,
+    )
+    out.print(f"bias_madlibs NOT_BAD sentences held by each head (n={madlibs['n']}): "
+              + ", ".join(f"{label} {_pct(madlibs[label])}" for label in report["heads"]), highlight=False)  # fmt: skip
+    err.print(f"written {out_dir / 'abuse-dev.json'} and one PNG per head", highlight=False)
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
 
 
 def _run_functional(name: str, suites_dir: Path, out_dir: Path) -> None:

@@ -2,7 +2,7 @@
 
 It is not in the production registry: tests register it (``register_fake``), and test servers name it
 by its dotted path. ``FakeClassifier(fn)`` scores with any function. ``scripted_fake`` reads
-instructions embedded in the text, e.g. ``[fake toxicity=0.93]``, ``[fake level.imminent=0.9]``,
+instructions embedded in the text, e.g. ``[fake toxicity=0.93]``, ``[fake level.imminent=0.9]``, ``[fake insult=0.9]``,
 ``[fake fail]`` or ``[fake sleep=3]``, which lets HTTP tests drive model scores, risk heads (each at an
 operating point of 0.5), failures and time-outs.
 """
@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from moderation_service.core.classifiers.abuse_heads import ABUSE_LABELS
 from moderation_service.core.classifiers.base import REGISTRY
 from moderation_service.core.crisis.dimensions import HEAD_LABELS
 from moderation_service.errors import ClassifierError
@@ -61,14 +62,14 @@ def _scripted(text: str) -> dict[str, float]:
                 time.sleep(float(value))
             elif key in scores:
                 scores[key] = float(value)
-            elif key in FAKE_HEADS:
+            elif key in FAKE_HEADS or key in ABUSE_LABELS:  # heads score only when scripted, as when none are trained
                 heads[key] = float(value)
     return {**scores, **heads}
 
 
 def scripted_fake(options: ClassifierOptions) -> FakeClassifier:
     """Classifier factory (``MODERATION_CLASSIFIERS=tests.fake_classifier:scripted_fake``, or ``fake`` once registered)."""
-    return FakeClassifier(_scripted, FAKE_LABELS + FAKE_HEADS, operating_points=dict.fromkeys(FAKE_HEADS, 0.5))
+    return FakeClassifier(_scripted, FAKE_LABELS + FAKE_HEADS + ABUSE_LABELS, operating_points=dict.fromkeys(FAKE_HEADS, 0.5))
 
 
 def register_fake() -> None:

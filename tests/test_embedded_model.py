@@ -9,6 +9,7 @@ import pytest
 
 from moderation_service.bootstrap import ensure_models
 from moderation_service.config import ModelSettings, Settings
+from moderation_service.core.classifiers.abuse_heads import ABUSE_LABELS
 from moderation_service.core.classifiers.embedded import EmbeddedClassifier, onnx_path
 from moderation_service.core.crisis import Dimension
 from moderation_service.errors import ModelNotBuiltError
@@ -34,8 +35,9 @@ def test_the_constructor_refuses_a_missing_onnx_file_instead_of_building_it(tmp_
 
 def test_scores_every_category_as_probabilities(model: EmbeddedClassifier) -> None:
     assert model.labels[:5] == ("toxicity", "identity_attack", "threat", "distress", "suicide_risk")
-    assert set(model.labels[5:]) == {f"risk.{d.value}" for d in Dimension} | {"level.any", "level.imminent"}
-    assert set(model.operating_points) == set(model.labels[5:]) and all(0 < t < 1 for t in model.operating_points.values())
+    risk = {f"risk.{d.value}" for d in Dimension} | {"level.any", "level.imminent"}
+    assert set(model.labels[5:]) == risk | set(ABUSE_LABELS)
+    assert set(model.operating_points) == risk and all(0 < t < 1 for t in model.operating_points.values())
     [scores] = model.predict(["Has anyone tried hydrotherapy for their knees?"])
     assert set(scores) == set(model.labels) and all(0.0 <= v <= 1.0 for v in scores.values())
 

@@ -137,6 +137,23 @@ def test_experimental_fast_and_versioned_names_are_scored(compat: Api, keys: Key
     assert {n: scores[n]["summaryScore"]["value"] for n in names} == dict(zip(names, [0.6, 0.6, 0.6, 0.6, 0.3], strict=True))
 
 
+def test_abuse_heads_are_read_where_perspective_has_an_attribute(compat: Api, keys: Keys) -> None:
+    """INSULT reads the insult head, IDENTITY_ATTACK the higher of the two group-hate scores, SPAM and COMMERCIAL
+    the commercial head; without the heads, INSULT reads toxicity and a selling score is refused, never made up."""
+    names = ["INSULT", "IDENTITY_ATTACK", "SPAM", "COMMERCIAL", "TOXICITY"]
+    text = "[fake toxicity=0.2 insult=0.8 identity_attack=0.1 identity_hate=0.6 commercial=0.7] hi"
+    scores = analyze(compat, {"comment": {"text": text}, "requestedAttributes": {n: {} for n in names}}, keys.moderate).json()
+    assert {n: scores["attributeScores"][n]["summaryScore"]["value"] for n in names} == dict(
+        zip(names, [0.8, 0.6, 0.7, 0.7, 0.2], strict=True)
+    )
+    without = {"comment": {"text": "[fake toxicity=0.3] hi"}, "requestedAttributes": {"INSULT": {}}}
+    assert analyze(compat, without, keys.moderate).json()["attributeScores"]["INSULT"]["summaryScore"]["value"] == 0.3
+    refused = analyze(compat, {**without, "requestedAttributes": {"SPAM": {}}}, keys.moderate)
+    assert (
+        refused.status_code == 400 and refused.json()["error"]["message"] == "Attribute SPAM is not scored by the models this server runs"
+    )
+
+
 def test_drop_unsupported_attributes(compat: Api, keys: Keys) -> None:
     body = {"comment": {"text": "[fake toxicity=0.4] hi there"}, "requestedAttributes": {"SEXUALLY_EXPLICIT": {}, "TOXICITY": {}}}
     kept = analyze(compat, {**body, "dropUnsupportedAttributes": True}, keys.moderate).json()["attributeScores"]

@@ -291,6 +291,8 @@ def test_every_readme_command(stack: Stack, workdir: Path) -> None:
         "moderation-service train",
         "moderation-service eval --suite --out eval-results",
         "moderation-service train-risk-heads",
+        "moderation-service train-abuse-heads",
+        "moderation-service eval --abuse-dev --out eval-results",
         "moderation-service eval --functional crisis",
         "moderation-service eval --functional crisis --out eval-results",
         "moderation-service eval --functional abuse --out eval-results",

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from moderation_service.core.classifiers.abuse_heads import CurvePoint, dev_curves, point_at
 from moderation_service.core.crisis import CrisisDetector, load_grammars
 from moderation_service.core.rulebook import Rulebook, load_rulebook
 from moderation_service.core.rulebook.render import render_html, render_markdown
 from moderation_service.core.rulebook.testing import TestFailure, run_rule_tests
 from moderation_service.core.signposting import SignpostDirectory, load_directory
 
-__all__ = ["Rulebook", "TestFailure", "check_rule_file", "render_rule_file", "run_file_tests"]
+__all__ = ["BandEstimate", "Rulebook", "TestFailure", "band_estimates", "check_rule_file", "render_rule_file", "run_file_tests"]
 
 
 def _directory(rules_dir: Path, rule_file: Path) -> SignpostDirectory:
@@ -26,6 +28,33 @@ def check_rule_file(path: Path, rules_dir: Path | None = None) -> Rulebook:
     ``rules_dir``: where ``extends`` finds rulebooks that are not beside the file.
     """
     return load_rulebook(path, rules_dir=rules_dir)
+
+
+@dataclass(frozen=True)
+class BandEstimate:
+    """What one acting threshold band would do, read off the model's dev curve for its label."""
+
+    label: str
+    band_min: float
+    action: str
+    point: CurvePoint
+
+
+def band_estimates(book: Rulebook, model_dir: Path) -> list[BandEstimate]:
+    """Expected precision and hold rate, on dev and at the assumed deployment prevalence, of each band the curves cover
+    (an ``allow`` band reports the head's reason without holding: the figures are what holding there would do).
+
+    The curves ship with the model heads that carry them (``abuse_heads.json``), so a community moving a
+    threshold sees what it would hold before the rulebook goes live.
+    """
+    curves = dev_curves(model_dir)
+    out = []
+    for label, threshold in sorted(book.thresholds.items()):
+        for band in threshold.bands:
+            point = point_at(curves.get(label, []), band.min)
+            if point is not None:
+                out.append(BandEstimate(label, band.min, band.action.value, point))
+    return out
 
 
 def run_file_tests(path: Path, rules_dir: Path, default_locale: str) -> tuple[int, list[TestFailure]]:

@@ -150,7 +150,8 @@ def evaluate_suite(
     madlibs = [r["text"] for r in read_rows(root / "bias_madlibs_identity" / "train.csv") if r["label"] == "NOT_BAD"]
     sample = random.Random(0).sample(madlibs, min(5000, len(madlibs)))
     fp = {}
-    for category in ("toxicity", "identity_attack"):
+    # The abuse heads hold on identity terms too, where loaded: the same sample and the same bar.
+    for category in ("toxicity", "identity_attack", *(label for label in ("insult", "identity_hate") if label in classifier.labels)):
         scores = _score(classifier, sample, category)
         fp[category] = round(float((scores >= thresholds.get(category, 0.5)).mean()), 4)
     report["bias_madlibs_not_bad_fpr_at_shipped"] = {"n": len(sample), **fp}
@@ -186,7 +187,7 @@ def suite_markdown(report: dict[str, Any]) -> str:
         "",
         f"- Identity-term swap (wiki_toxicity_identity original minus fuzzed ROC AUC): {report['identity_swap_auc_loss']}",
         f"- bias_madlibs NOT_BAD sentences flagged at the shipped thresholds (n={madlibs['n']}): "
-        f"toxicity {madlibs['toxicity']:.2%}, identity_attack {madlibs['identity_attack']:.2%}",
+        + ", ".join(f"{category} {share:.2%}" for category, share in madlibs.items() if category != "n"),
         f"- medical_qa_forums dev (n={medical['n']}), default rulebook + model: held {medical['held']:.2%}, "
         f"escalated {medical['escalated']:.2%}, signposted {medical['signposted']:.2%}",
         f"- counsel_chat dev (n={counsel['n']}): held {counsel['held']:.2%}, escalated {counsel['escalated']:.2%}, "

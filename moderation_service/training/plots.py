@@ -9,7 +9,10 @@ import numpy as np
 __all__ = ["save_plots"]
 
 
-def save_plots(name: str, labels: np.ndarray, probs: np.ndarray, threshold: float, out_dir: Path) -> Path:
+def save_plots(
+    name: str, labels: np.ndarray, probs: np.ndarray, threshold: float, out_dir: Path, mark: tuple[float, float | None] | None = None
+) -> Path:
+    """PR curve, reliability and histogram; ``mark``: (recall, precision) of the shipped threshold, drawn on the PR curve."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -21,6 +24,9 @@ def save_plots(name: str, labels: np.ndarray, probs: np.ndarray, threshold: floa
     if 0 < labels.sum() < len(labels):
         precision, recall, _ = precision_recall_curve(labels, probs)
         axes[0].plot(recall, precision)
+    if mark is not None and mark[1] is not None:
+        axes[0].plot([mark[0]], [mark[1]], marker="o", color="red", label=f"threshold {threshold:.2f}")
+        axes[0].legend(loc="lower left")
     axes[0].set(title=f"{name}: precision-recall", xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
 
     edges = np.linspace(0, 1, 11)

@@ -7,12 +7,13 @@ probabilities, so 0.7 means "about 70 % of such texts are what the category name
 |---|---|---|
 | TOXICITY, TOXICITY_FAST | toxicity | |
 | SEVERE_TOXICITY | toxicity, squared | no separate model: always <= TOXICITY, like Perspective's |
-| INSULT | toxicity | our toxicity covers insults |
+| INSULT | insult | the abuse head for abuse aimed at a person; toxicity when no abuse heads are loaded |
 | PROFANITY | toxicity | no separate swearing model: a proxy |
-| IDENTITY_ATTACK | identity_attack | includes disability and illness |
+| IDENTITY_ATTACK | identity_attack or identity_hate, the higher | includes disability and illness |
 | THREAT | threat | |
 | DISTRESS | distress | this service's own attribute |
 | SUICIDE_RISK | suicide_risk | this service's own attribute |
+| COMMERCIAL, SPAM | commercial | no Perspective selling attribute: its retired SPAM (unsolicited commercial content) is the nearest |
 
 ``*_EXPERIMENTAL`` names score like their base attribute; ``@version`` suffixes are accepted and
 ignored. Perspective's other attributes (SEXUALLY_EXPLICIT, FLIRTATION, the New York Times ones) are
@@ -49,16 +50,22 @@ ATTRIBUTES: dict[str, tuple[str, Callable[[float], float]]] = {
     "TOXICITY": ("toxicity", lambda s: s),
     "TOXICITY_FAST": ("toxicity", lambda s: s),
     "SEVERE_TOXICITY": ("toxicity", lambda s: s * s),
-    "INSULT": ("toxicity", lambda s: s),
+    "INSULT": ("insult", lambda s: s),
     "PROFANITY": ("toxicity", lambda s: s),
     "IDENTITY_ATTACK": ("identity_attack", lambda s: s),
     "THREAT": ("threat", lambda s: s),
     "DISTRESS": ("distress", lambda s: s),
     "SUICIDE_RISK": ("suicide_risk", lambda s: s),
+    "COMMERCIAL": ("commercial", lambda s: s),
+    "SPAM": ("commercial", lambda s: s),
 }
+# A label the loaded models lack is read from its nearest one (a Detoxify backend, or no abuse heads trained).
+_FALLBACK = {"insult": "toxicity"}
+# Labels read together, as their maximum: the abuse head for group hate beside the encoder's own category.
+_ALSO = {"identity_attack": "identity_hate"}
 # Perspective's attributes that this service has no model for.
 UNSCORED = frozenset(
-    "SEXUALLY_EXPLICIT FLIRTATION ATTACK_ON_AUTHOR ATTACK_ON_COMMENTER INCOHERENT INFLAMMATORY LIKELY_TO_REJECT OBSCENE SPAM "
+    "SEXUALLY_EXPLICIT FLIRTATION ATTACK_ON_AUTHOR ATTACK_ON_COMMENTER INCOHERENT INFLAMMATORY LIKELY_TO_REJECT OBSCENE "
     "UNSUBSTANTIAL".split()
 )
 PROBABILITY_TYPES = ("PROBABILITY", "SCORE_TYPE_UNSPECIFIED")
@@ -209,6 +216,15 @@ def _wanted(body: AnalyzeRequest, detected: str, readable: bool) -> dict[str, tu
     return wanted
 
 
+def _label_score(scores: dict[str, float], label: str, attribute: str) -> float:
+    """The score an attribute reads: its label (or the nearest one the models have), with any label read beside it."""
+    label = label if label in scores else _FALLBACK.get(label, label)
+    if label not in scores:
+        raise GoogleError(400, "INVALID_ARGUMENT", f"Attribute {attribute} is not scored by the models this server runs")
+    also = _ALSO.get(label)
+    return max(scores[label], scores.get(also, 0.0)) if also else scores[label]
+
+
 def _analyze(services: Services, body: AnalyzeRequest) -> dict[str, Any]:
     _languages(body.languages, next(iter(body.requestedAttributes)))
     post = _post(body.comment)
@@ -231,11 +247,15 @@ def _analyze(services: Services, body: AnalyzeRequest) -> dict[str, Any]:
         parts = [whole]
     scores: dict[str, Any] = {}
     for name, (category, transform, params) in wanted.items():
-        summary = transform(whole.scores[category])
+        summary = transform(_label_score(whole.scores, category, name))
         if params.scoreThreshold is not None and summary < params.scoreThreshold:
             continue
         span_scores = [
-            {"begin": utf16_offset(text, s), "end": utf16_offset(text, e), "score": _score(transform(d.scores[category]))}
+            {
+                "begin": utf16_offset(text, s),
+                "end": utf16_offset(text, e),
+                "score": _score(transform(_label_score(d.scores, category, name))),
+            }
             for (s, e), d in zip(spans, parts, strict=True)
         ]
         scores[name] = {"spanScores": span_scores, "summaryScore": _score(summary)}

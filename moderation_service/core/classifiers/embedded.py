@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
+from moderation_service.core.classifiers.abuse_heads import load_abuse_heads
+from moderation_service.core.classifiers.pooled_heads import PooledHeads
 from moderation_service.core.classifiers.risk_heads import RiskHeads, load_risk_heads
 from moderation_service.core.options import ClassifierOptions
 from moderation_service.errors import ClassifierError, ConfigError, ModelNotBuiltError
@@ -112,7 +114,10 @@ def ensure_onnx(model_dir: Path, cache_dir: Path) -> tuple[Path, bool]:
 
 
 class EmbeddedClassifier:
-    """Scores toxicity, identity_attack, threat, distress and suicide_risk in one pass, plus the risk heads."""
+    """Scores toxicity, identity_attack, threat, distress and suicide_risk in one pass, plus the risk and abuse heads.
+
+    ``risk_heads=False`` reads the encoder alone (no heads of either kind): what the head trainers embed with.
+    """
 
     accepts_deadline = True
     languages = ("en",)
@@ -126,9 +131,15 @@ class EmbeddedClassifier:
             raise ModelNotBuiltError(path)
         self.name = "embedded"
         self.heads: RiskHeads | None = load_risk_heads(model_dir) if risk_heads else None
-        self.version = str(meta["version"]) + (f"+risk{self.heads.version}" if self.heads else "")
+        self.abuse_heads: PooledHeads | None = load_abuse_heads(model_dir) if risk_heads else None
+        self.version = (
+            str(meta["version"])
+            + (f"+risk{self.heads.version}" if self.heads else "")
+            + (f"+abuse{self.abuse_heads.version}" if self.abuse_heads else "")
+        )
         self._categories: tuple[str, ...] = tuple(meta["labels"])
-        self.labels: tuple[str, ...] = self._categories + (self.heads.labels if self.heads else ())
+        self._head_sets = tuple(heads for heads in (self.heads, self.abuse_heads) if heads is not None)
+        self.labels: tuple[str, ...] = self._categories + tuple(label for heads in self._head_sets for label in heads.labels)
         self.operating_points: dict[str, float] = dict(self.heads.operating_points) if self.heads else {}
         self.supporting_points: dict[str, float] = dict(self.heads.supporting_points) if self.heads else {}
         self._max_length = int(meta["max_length"])
@@ -194,9 +205,8 @@ class EmbeddedClassifier:
         for logits, pooled in runs:
             probs = 1.0 / (1.0 + np.exp(-(logits.max(axis=0) * self._a + self._b)))
             scores = {label: float(p) for label, p in zip(self._categories, probs, strict=True)}
-            if self.heads is not None:  # risk anywhere in a post counts: max over windows
-                head_probs = self.heads.probabilities(self.heads.window_logits(pooled).max(axis=0))
-                scores.update({label: float(p) for label, p in zip(self.heads.labels, head_probs, strict=True)})
+            for heads in self._head_sets:  # risk or abuse anywhere in a post counts: max over windows
+                scores.update(heads.scores(pooled))
             results.append(scores)
         return results
 
