@@ -77,6 +77,12 @@ def test_onnx_file_is_built_into_the_cache_not_the_repo(model: EmbeddedClassifie
     assert not list(MODELS.glob("*.onnx"))
 
 
+def _size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
 def test_committed_model_files_stay_small() -> None:
-    total = sum(p.stat().st_size for p in MODELS.parent.rglob("*") if p.is_file())
-    assert total <= 25 * 1024 * 1024
+    """The shipped weights and the text they were trained and checked on have separate budgets: a clone
+    stays small, and a new corpus slice cannot push the weights out of their budget unnoticed."""
+    assert _size(MODELS) <= 24 * 1024 * 1024
+    assert _size(MODELS.parent / "training_data") + _size(MODELS.parent / "eval") <= 8 * 1024 * 1024
