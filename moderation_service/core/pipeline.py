@@ -17,8 +17,10 @@ post whose model cannot finish in time is answered from the rules and crisis gra
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -150,7 +152,7 @@ class Pipeline:
         self.options = options or PipelineOptions()
         self._model_languages = frozenset(lang for c in self.classifiers for lang in _languages(c))
         # The composition root passes the process's run queue; a pipeline built alone (tests, tools) makes its own.
-        self.runs = runs or RunQueue(runners_for(len(self.classifiers) or 1), self.options.model_queue_limit)
+        self.runs = runs or RunQueue(runners_for(os.cpu_count() or 1), self.options.model_queue_limit)
 
     @property
     def max_text_chars(self) -> int:
@@ -192,7 +194,23 @@ class Pipeline:
         try:
             return [self._decide(prep, _done(self._collect(row, prep, None))) for prep, row in zip(prepared, calls, strict=True)]
         finally:
-            _cancel(calls)  # anything still waiting for a model thread is no longer wanted
+            _cancel(calls)  # anything still waiting for a model runner is no longer wanted
+
+    async def moderate_batch_async(self, posts: Sequence[Post]) -> list[Decision]:
+        """``moderate_batch`` for an event loop: the loop awaits the runners' futures, no thread waits for them."""
+        prepared = self._prepare(posts)
+        calls = [self._submit(prep) for prep in prepared]
+        try:
+            await _settle(calls, None)
+            return [self._decide(prep, _done(self._collect(row, prep, None))) for prep, row in zip(prepared, calls, strict=True)]
+        finally:
+            _cancel(calls)
+
+    async def moderate_in_time_async(self, posts: Sequence[Post], answer_by: float) -> list[Answer]:
+        """``moderate_in_time`` for an event loop: the loop awaits the runners' futures until ``answer_by``."""
+        plans = self._plan(posts, answer_by)
+        await _settle([row for _, partial, row in plans if partial is None], answer_by)
+        return self._answer(plans, answer_by)
 
     def moderate_in_time(self, posts: Sequence[Post], answer_by: float) -> list[Answer]:
         """Answers by ``answer_by`` (``time.monotonic()``): a post whose model cannot finish in time gets its
@@ -201,9 +219,12 @@ class Pipeline:
         Whether the model can make it is known before waiting (queue wait + expected run time, from the
         moving estimate); a post that looked in time but is not done by ``answer_by`` is answered partial too.
         """
-        prepared = self._prepare(posts)
+        return self._answer(self._plan(posts, answer_by), answer_by)
+
+    def _plan(self, posts: Sequence[Post], answer_by: float) -> list[tuple[_Prepared, str | None, list[_Call]]]:
+        """The fast stages, then each post's model calls queued, unless the model cannot finish by ``answer_by``."""
         plans: list[tuple[_Prepared, str | None, list[_Call]]] = []
-        for prep in prepared:
+        for prep in self._prepare(posts):
             if prep.text is None or not self.classifiers:
                 plans.append((prep, None, []))
             elif self.runs.overloaded():
@@ -211,6 +232,9 @@ class Pipeline:
             else:
                 late = time.monotonic() + self.runs.expected_s(prep.text) > answer_by
                 plans.append((prep, PARTIAL_EXPECTED_LATE if late else None, self._submit(prep)))
+        return plans
+
+    def _answer(self, plans: list[tuple[_Prepared, str | None, list[_Call]]], answer_by: float) -> list[Answer]:
         answers = []
         for prep, partial, row in plans:
             scored = self._collect(row, prep, answer_by) if partial is None else None
@@ -380,6 +404,22 @@ def _done(scored: tuple[dict[str, float], list[str]] | None) -> tuple[dict[str, 
     """Without ``wait_until`` a collection always ends (each call has a deadline or runs to the end)."""
     assert scored is not None
     return scored
+
+
+async def _settle(calls: list[list[_Call]], until: float | None) -> None:
+    """Wait, without blocking the loop, until every call has ended, ``until`` passes, or (with no ``until``) the
+    last call deadline passes; ``_collect`` then reads the results without waiting."""
+    pending = [future for row in calls for _, future, _ in row if not future.done()]
+    if not pending:
+        return
+    deadlines = [deadline for row in calls for _, _, deadline in row]
+    limit = until
+    if None not in deadlines:
+        last = max(d for d in deadlines if d is not None)
+        limit = last if limit is None else min(limit, last)
+    # wrap_future: the runner completes the concurrent future, which wakes this loop via call_soon_threadsafe.
+    timeout = None if limit is None else max(0.0, limit - time.monotonic())
+    await asyncio.wait([asyncio.wrap_future(f) for f in pending], timeout=timeout)
 
 
 def _cancel(calls: list[list[_Call]]) -> None:
