@@ -169,6 +169,7 @@ def test_model_error_over_http_is_a_decision_not_a_500(tmp_path: Path, keys: Key
         with server.client(keys.moderate) as c:
             response = c.post("/v1/moderate", json={"text": "see you soon [fake fail]"})
         assert response.status_code == 200 and response.json()["action"] == "hold" and response.json()["degraded"]
+        assert response.headers["server-timing"].startswith("app;dur=")  # the server's own share of the latency
     finally:
         stop_process(server.process)
 
