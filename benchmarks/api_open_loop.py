@@ -294,7 +294,7 @@ async def _warm_and_run(
 
 
 def sustainable(row: dict[str, Any]) -> bool:
-    return row["p99_ms"] <= P99_TARGET_MS and row["errors"] == 0 and row["shed_503"] == 0 and row["other_status"] == 0
+    return bool(row["p99_ms"] <= P99_TARGET_MS and row["errors"] == 0 and row["shed_503"] == 0 and row["other_status"] == 0)
 
 
 def overload_row(row: dict[str, Any], samples: list[Sample], coral: bool) -> dict[str, Any]:

@@ -123,7 +123,13 @@ def test_a_failing_call_fails_only_its_own_future_and_the_runner_goes_on() -> No
 def test_close_cancels_waiting_calls_lets_the_running_one_finish_and_joins_the_runners(release: threading.Event) -> None:
     runs = RunQueue(runners=1, limit_units=100, name="close-test-runner")
     began = threading.Event()
-    running = runs.submit(1, lambda: began.set() or (release.wait(10) and "finished"))
+
+    def run() -> str:
+        began.set()
+        release.wait(10)
+        return "finished"
+
+    running = runs.submit(1, run)
     waiting = runs.submit(1, lambda: "never")
     assert began.wait(10)
     closing = threading.Thread(target=runs.close)
