@@ -34,6 +34,7 @@ import random
 import resource
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,7 @@ class Sample:
     status: int
     server_ms: float | None
     body: bytes
+    error: str = ""  # the exception's type when no answer came
 
 
 @dataclass
@@ -88,10 +90,19 @@ class Generator:
 
     async def _one(self, request: bytes, scheduled: float, out: list[Sample], keep_body: bool) -> None:
         loop = asyncio.get_running_loop()
+        for attempt in range(2):
+            reused = bool(self.idle)
+            try:
+                conn = await self._conn()
+                conn.writer.write(request)
+                head = await conn.reader.readuntil(b"\r\n\r\n")
+            except (OSError, asyncio.IncompleteReadError) as exc:
+                if reused and attempt == 0:
+                    continue  # the server closed an idle keep-alive connection (uvicorn: after 5 s): a fresh one
+                out.append(Sample((loop.time() - scheduled) * 1000, 0, None, b"", type(exc).__name__))
+                return
+            break
         try:
-            conn = await self._conn()
-            conn.writer.write(request)
-            head = await conn.reader.readuntil(b"\r\n\r\n")
             status = int(head[9:12])
             lower = head.lower()
             length = 0
@@ -104,8 +115,8 @@ class Generator:
             if at >= 0:
                 server_ms = float(lower[at + 25 : lower.index(b"\r\n", at + 2)])
             self.idle.append(conn)
-        except (OSError, asyncio.IncompleteReadError, ValueError):
-            out.append(Sample((loop.time() - scheduled) * 1000, 0, None, b""))
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            out.append(Sample((loop.time() - scheduled) * 1000, 0, None, b"", type(exc).__name__))
             return
         out.append(Sample((loop.time() - scheduled) * 1000, status, server_ms, body if keep_body else b""))
 
@@ -264,6 +275,7 @@ def step(
         "requests": n,
         "achieved_per_s": round(n / STEP_S, 1),
         "errors": sum(s.status == 0 for s in samples),
+        "error_kinds": dict(Counter(s.error for s in samples if s.status == 0)),
         "shed_503": sum(s.status == 503 for s in samples),
         "other_status": sum(s.status not in (0, 200, 204, 503) for s in samples),
         "p50_ms": pct(latencies, 0.50),

@@ -146,7 +146,7 @@ def test_close_cancels_waiting_calls_lets_the_running_one_finish_and_joins_the_r
 
 def test_runners_never_outnumber_the_cores() -> None:
     cores = os.cpu_count() or 1
-    assert runners_for(16) == cores and runners_for(1) == 1 and runners_for(16, model_threads=cores) == 1
+    assert runners_for(16) == min(16, cores) and runners_for(1) == 1 and runners_for(16, model_threads=cores) == 1
 
 
 def _pipeline(classifier: FakeClassifier) -> Pipeline:
