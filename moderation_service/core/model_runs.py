@@ -112,7 +112,8 @@ class RunQueue:
 
     def _start_runners(self) -> None:
         while len(self._threads) < self.runners:
-            thread = threading.Thread(target=self._run, name=f"{self._name}-{len(self._threads)}")
+            # close() joins them on a clean stop; daemon, so a queue nobody closed (a tool, a test) cannot keep a process alive.
+            thread = threading.Thread(target=self._run, name=f"{self._name}-{len(self._threads)}", daemon=True)
             thread.start()
             self._threads.append(thread)
 
