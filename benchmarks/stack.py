@@ -55,7 +55,8 @@ class Stack:
             process.wait(timeout=30)
 
 
-def start(classifiers: str, redis: bool, extra_env: dict[str, str] | None = None) -> Stack:
+def start(classifiers: str, redis: bool, extra_env: dict[str, str] | None = None, *, cli: bool = False) -> Stack:
+    """``cli``: the API as ``moderation-service serve`` runs it (one process), else uvicorn on the app factory."""
     token, key = generate_key(["moderate", "submit", "moderator", "admin"])
     env = {
         "MODERATION_API_KEYS": key.line(),
@@ -75,6 +76,8 @@ def start(classifiers: str, redis: bool, extra_env: dict[str, str] | None = None
         time.sleep(0.5)
     api_port = free_port()
     command = [sys.executable, "-m", "uvicorn", "moderation_service.api.app:app_from_env", "--factory", "--host", "127.0.0.1"]
+    if cli:
+        command = [sys.executable, "-m", "moderation_service", "serve", "--host", "127.0.0.1"]
     api = subprocess.Popen(
         [*command, "--port", str(api_port)], env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

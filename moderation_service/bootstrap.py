@@ -7,7 +7,6 @@ Slow work is explicit here (building the ONNX file, loading models), never hidde
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import redis
@@ -17,7 +16,7 @@ from redis.sentinel import Sentinel
 from moderation_service.config import ModelSettings, Settings
 from moderation_service.core.classifiers.base import Classifier, create_classifier
 from moderation_service.core.crisis import CrisisDetector, LanguageDetector, load_grammars
-from moderation_service.core.model_runs import ModelLoad
+from moderation_service.core.model_runs import RunQueue, runners_for
 from moderation_service.core.pipeline import Pipeline
 from moderation_service.core.rulebook.loader import load_rulebook
 from moderation_service.core.rulebook.registry import RulebookSet
@@ -141,10 +140,10 @@ def build_pipeline(settings: Settings, *, rule_file: Path | None = None, crisis:
     books = _rulebooks(settings, directory, rule_file)
     classifiers = build_classifiers(settings.models)
     crisis = crisis or build_crisis(rules_dir)
-    # One pool per process, shared by every model call; several threads so one hung call cannot block the rest.
-    executor = ThreadPoolExecutor(max_workers=settings.models.classifier_threads, thread_name_prefix="classifier") if classifiers else None
-    load = ModelLoad.for_pool(settings.models.classifier_threads, settings.pipeline.model_queue_limit)
-    return Pipeline(books, directory, classifiers, crisis=crisis, options=settings.pipeline, executor=executor, load=load)
+    # One run queue per process, shared by every model call: one runner per core (a model run is CPU bound).
+    runners = runners_for(settings.models.classifier_threads, settings.models.model_threads)
+    runs = RunQueue(runners, settings.pipeline.model_queue_limit)
+    return Pipeline(books, directory, classifiers, crisis=crisis, options=settings.pipeline, runs=runs)
 
 
 def redis_client(settings: Settings) -> redis.Redis | None:

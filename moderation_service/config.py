@@ -54,7 +54,9 @@ class ModelSettings(ClassifierOptions, BaseSettings):
     classifiers: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["embedded"], description="classifier names or module:factory; empty for rules only"
     )
-    classifier_threads: int = Field(default=16, ge=1, le=256, description="threads shared by every model call in a process")
+    classifier_threads: int = Field(
+        default=16, ge=1, le=256, description="most model runner threads in a process (never more than cores ÷ model threads)"
+    )
 
     @field_validator("classifiers", mode="before")
     @classmethod

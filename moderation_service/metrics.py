@@ -16,16 +16,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from moderation_service.core.decision import Decision
 
 if TYPE_CHECKING:
+    from moderation_service.core.model_runs import RunQueue
     from moderation_service.core.pipeline import ModelVersion
     from moderation_service.store import Store
 
-__all__ = ["Metrics", "QueueCollector", "create_metrics", "prepare_multiprocess_dir", "scrape_registry", "use_multiprocess_dir"]
+__all__ = [
+    "Metrics",
+    "ModelRunCollector",
+    "QueueCollector",
+    "create_metrics",
+    "prepare_multiprocess_dir",
+    "scrape_registry",
+    "use_multiprocess_dir",
+]
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -143,6 +152,22 @@ class QueueCollector(Collector):
             yield up
             return
         yield from (depth, oldest, open_count, open_age, up)
+
+
+class ModelRunCollector(Collector):
+    """The model run queue's backlog, runs and runner CPU time, read at scrape time (nothing on the request path)."""
+
+    def __init__(self, runs: RunQueue) -> None:
+        self.runs = runs
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "moderation_model_backlog_units", "Model work queued or running (1,000-character units)", self.runs.backlog_units
+        )
+        yield CounterMetricFamily("moderation_model_runs", "Model calls run by this process's runners", self.runs.runs)
+        yield CounterMetricFamily(
+            "moderation_model_run_cpu_seconds", "CPU time the model runners spent inside model calls", self.runs.cpu_s
+        )
 
 
 def use_multiprocess_dir(folder: Path) -> None:

@@ -168,7 +168,8 @@ class Server:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
 
-def start_server(tmp: Path, keys: Keys, extra_env: dict[str, str] | None = None) -> Server:
+def start_server(tmp: Path, keys: Keys, extra_env: dict[str, str] | None = None, *, cli: bool = False) -> Server:
+    """uvicorn on the app factory, or (``cli``) ``moderation-service serve``, whose SIGTERM/SIGINT stop exits 0."""
     rules_dir = copy_rules(tmp)
     keys_file = tmp / "keys"
     keys_file.write_text(keys.lines + "\n")
@@ -183,6 +184,8 @@ def start_server(tmp: Path, keys: Keys, extra_env: dict[str, str] | None = None)
     }
     log_path = tmp / "server.log"
     command = [sys.executable, "-m", "uvicorn", "moderation_service.api.app:app_from_env", "--factory", "--host", "127.0.0.1"]
+    if cli:
+        command = [sys.executable, "-m", "moderation_service", "serve", "--host", "127.0.0.1"]
     with log_path.open("wb") as log:  # the child keeps its own descriptor
         process = subprocess.Popen([*command, "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"

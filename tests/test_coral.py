@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from moderation_service.config import CoralSettings
-from moderation_service.core.model_runs import ModelLoad
+from moderation_service.core.model_runs import RunQueue
 from moderation_service.core.pipeline import Pipeline
 from tests.conftest import CORAL_NEW_SECRET as NEW_SECRET
 from tests.conftest import CORAL_OLD_SECRET as OLD_SECRET
@@ -28,10 +28,11 @@ PATH = "/integrations/coral/moderation-phase"
 @pytest.fixture
 def fresh_load(shared_pipeline: Pipeline) -> Iterator[None]:
     """Each test starts with an empty backlog and no run-time estimate (slow scripted runs would skew the next test)."""
-    saved = shared_pipeline.load
-    shared_pipeline.load = ModelLoad(saved.runners, saved.limit_units)
+    saved = shared_pipeline.runs
+    shared_pipeline.runs = RunQueue(saved.runners, saved.limit_units)
     yield
-    shared_pipeline.load = saved
+    shared_pipeline.runs.close()
+    shared_pipeline.runs = saved
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Deadline-aware answers, the model backlog and one request's share of the model threads.
+"""Deadline-aware answers and the model backlog.
 
 The model here is a gate the test opens, so "the model is not done by the deadline" is a fact of the
 test, not a race; nothing asserts how long anything took.
@@ -9,15 +9,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from moderation_service.core.crisis import CrisisDetector
 from moderation_service.core.decision import Action
-from moderation_service.core.model_runs import ModelLoad, RequestRuns, units
+from moderation_service.core.model_runs import RunQueue, units
 from moderation_service.core.normalise import normalise
 from moderation_service.core.options import PipelineOptions
 from moderation_service.core.pipeline import PARTIAL_EXPECTED_LATE, PARTIAL_NOT_FINISHED, PARTIAL_OVERLOADED, Pipeline, Post
@@ -60,11 +58,10 @@ def gated_pipeline(gate: Gate, *, runners: int = 2, limit: int = 256, timeout: f
     books = RulebookSet(RULES, "peer-support", directory.helpline_numbers())
     books.reload()
     options = PipelineOptions(classifier_timeout_s=timeout, classifier_timeout_per_kchar_s=0.0, model_queue_limit=limit)
-    executor = ThreadPoolExecutor(max_workers=runners)
     crisis = CrisisDetector(shipped_grammars(), language_detector())
     crisis.warm()  # compiled and loaded before the clock starts: a deadline here is about the model only
     crisis.detect({"body": normalise("I want to go to sleep and not wake up")}, None)
-    return Pipeline(books, directory, [gate], crisis=crisis, options=options, executor=executor, load=ModelLoad(runners, limit))
+    return Pipeline(books, directory, [gate], crisis=crisis, options=options, runs=RunQueue(runners, limit))
 
 
 def test_model_not_done_by_the_deadline_gives_a_partial_answer_then_the_full_one(gate: Gate) -> None:
@@ -91,8 +88,7 @@ def test_rules_and_crisis_grammars_still_decide_a_partial_answer(gate: Gate) -> 
 def test_expected_run_time_past_the_deadline_answers_without_waiting(gate: Gate) -> None:
     """The moving estimate says the model needs 2 s a unit: a 100 ms deadline is answered at once."""
     pipeline = gated_pipeline(gate)
-    pipeline.load.started(1)
-    pipeline.load.finished(1, 2.0)  # one measured run
+    pipeline.runs.record(1, 2.0)  # one measured run
     [answer] = pipeline.moderate_in_time([Post(text="hello there")], time.monotonic() + 0.1)
     assert answer.decision.partial_reason == PARTIAL_EXPECTED_LATE and answer.full is not None
     gate.open.set()
@@ -113,36 +109,24 @@ def test_full_backlog_answers_partial_without_queueing_more(gate: Gate) -> None:
 
 
 def test_estimate_moves_with_measured_runs() -> None:
-    load = ModelLoad(runners=2, limit_units=100)
-    assert load.expected_s("x" * 10) == 0.0  # nothing measured yet
-    load.started(1)
-    load.finished(1, 0.010)
-    load.started(3)  # 3 units waiting or running
-    assert load.expected_s("x" * 2500) == pytest.approx((3 / 2 + 3) * 0.010)
-    load.finished(3, 0.060)  # 20 ms a unit this time
-    assert load.unit_s == pytest.approx(0.8 * 0.010 + 0.2 * 0.020)
-    assert units("") == 1 and units("x" * 1000) == 1 and units("x" * 1001) == 2
-
-
-def test_one_request_holds_at_most_its_share_and_cancels_what_it_no_longer_wants() -> None:
+    runs = RunQueue(runners=2, limit_units=100)
+    assert runs.expected_s("x" * 10) == 0.0  # nothing measured yet
+    runs.record(1, 0.010)
     release = threading.Event()
-    ran: list[int] = []
-    pool = ThreadPoolExecutor(max_workers=4)
-    load = ModelLoad(runners=4, limit_units=100)
-    runs = RequestRuns(pool, load, parallel=1)
 
-    def job(i: int) -> Any:
-        ran.append(i)
+    def blocked() -> None:  # fails once released: a failed call never feeds the estimate
         release.wait(10)
-        return i
+        raise RuntimeError("released")
 
-    futures: list[Future[Any]] = [runs.submit(1, lambda i=i: job(i)) for i in range(3)]  # type: ignore[misc]
-    assert load.backlog_units == 1, "the request's second and third calls wait outside the shared pool"
-    assert futures[2].cancel(), "not started yet: cancelling means it never runs"
+    futures = [runs.submit(1, blocked), runs.submit(2, blocked)]  # 3 units running
+    assert runs.expected_s("x" * 2500) == pytest.approx((3 / 2 + 3) * 0.010)
     release.set()
-    assert futures[0].result(timeout=10) == 0 and futures[1].result(timeout=10) == 1
-    pool.shutdown(wait=True)
-    assert ran == [0, 1] and load.backlog_units == 0
+    for future in futures:
+        assert isinstance(future.exception(timeout=10), RuntimeError)
+    runs.record(3, 0.060)  # 20 ms a unit this time
+    assert runs.unit_s == pytest.approx(0.8 * 0.010 + 0.2 * 0.020) and runs.backlog_units == 0
+    assert units("") == 1 and units("x" * 1000) == 1 and units("x" * 1001) == 2
+    runs.close()
 
 
 def test_batch_past_its_budget_cancels_the_calls_still_waiting(gate: Gate) -> None:
@@ -175,14 +159,16 @@ def test_bad_deadline_header_is_422(api: Api, keys: Keys, value: str) -> None:
 
 def test_full_model_queue_sheds_requests_without_a_deadline(api: Api, keys: Keys, shared_pipeline: Pipeline) -> None:
     """A backlog at its limit: 503 + Retry-After without a deadline; with one, a partial answer instead."""
-    saved = shared_pipeline.load
-    shared_pipeline.load = ModelLoad(saved.runners, 1)
-    shared_pipeline.load.started(1)  # the backlog a busy model leaves (the real backlog is covered above)
+    saved, busy = shared_pipeline.runs, threading.Event()
+    shared_pipeline.runs = RunQueue(saved.runners, 1)
+    shared_pipeline.runs.submit(1, busy.wait)  # a model call that holds the one unit of backlog until released
     try:
         with api.client(keys.moderate) as c:
             shed = c.post("/v1/moderate", json={"text": "hello"})
             in_time = c.post("/v1/moderate", json={"text": "you idiot"}, headers={"X-Moderation-Deadline-Ms": "200"})
     finally:
-        shared_pipeline.load = saved
+        busy.set()
+        shared_pipeline.runs.close()
+        shared_pipeline.runs = saved
     assert shed.status_code == 503 and shed.headers["Retry-After"] == "1" and shed.json()["code"] == "overloaded"
     assert in_time.status_code == 200 and in_time.json()["partial_reason"] == PARTIAL_OVERLOADED and in_time.json()["action"] == "hold"

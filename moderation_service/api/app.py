@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
+from prometheus_client.registry import Collector
 
 from moderation_service import bootstrap
 from moderation_service.api.compat import coral, perspective
@@ -26,7 +27,7 @@ from moderation_service.config import Settings
 from moderation_service.console import Access
 from moderation_service.console import create_router as console_router
 from moderation_service.logs import configure_logging
-from moderation_service.metrics import QueueCollector, scrape_registry
+from moderation_service.metrics import ModelRunCollector, QueueCollector, scrape_registry
 from moderation_service.service import Services
 from moderation_service.service.rulebook_sync import start_follower
 from moderation_service.service.rulebooks import publish_versions, reload_quietly
@@ -50,7 +51,9 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None, se
         if parts.store is not None:
             keys.watch_revocations(parts.store.revoked_keys)  # `keys revoke` reaches this process within seconds
         app.state.moderation = AppState(keys, parts)
-        collectors = [QueueCollector(parts.store, parts.queue.names)] if parts.store and parts.queue else []
+        collectors: list[Collector] = [ModelRunCollector(parts.pipeline.runs)]
+        if parts.store and parts.queue:
+            collectors.append(QueueCollector(parts.store, parts.queue.names))
         app.state.scrape_registry = scrape_registry(process_registry, collectors)
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):

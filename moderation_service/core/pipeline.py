@@ -7,8 +7,8 @@ reaches the caller as an exception: the decision degrades to the configured safe
 Time budgets are per post and grow with its length, so one long post cannot make its neighbours
 time out; a call past its deadline is told to stop (classifiers that accept a deadline check it
 between windows), so it cannot starve the calls behind it. ``classifier_timeout_s=None`` (the CLI's
-``classify`` and ``eval``) waits as long as a model needs. One request's calls enter the shared pool
-a few at a time (``RequestRuns``), so one large batch cannot starve every other request.
+``classify`` and ``eval``) waits as long as a model needs. Model calls go through one ``RunQueue``
+per process and run strictly in arrival order.
 
 ``moderate_in_time`` answers by a deadline (Coral's phase timeout, ``X-Moderation-Deadline-Ms``): a
 post whose model cannot finish in time is answered from the rules and crisis grammars, marked
@@ -17,12 +17,14 @@ post whose model cannot finish in time is answered from the rules and crisis gra
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
+import os
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,7 +44,7 @@ from moderation_service.core.crisis import (
     assess,
 )
 from moderation_service.core.decision import DISTRESS_ORDER, Decision, DistressLevel
-from moderation_service.core.model_runs import ModelLoad, RequestRuns, units
+from moderation_service.core.model_runs import RunQueue, runners_for, units
 from moderation_service.core.normalise import normalise
 from moderation_service.core.options import PipelineOptions
 from moderation_service.core.policy import PolicyInput, decide
@@ -79,7 +81,7 @@ PARTIAL_EXPECTED_LATE = "the model could not finish inside the deadline (queue w
 PARTIAL_NOT_FINISHED = "the model did not finish inside the deadline"
 PARTIAL_OVERLOADED = "the model queue is full"
 
-_Call = tuple[Classifier, "Future[tuple[list[dict[str, float]], float]]", float | None]
+_Call = tuple[Classifier, "Future[list[dict[str, float]]]", float | None]
 
 
 @dataclass(frozen=True)
@@ -141,8 +143,7 @@ class Pipeline:
         *,
         crisis: CrisisDetector | None = None,
         options: PipelineOptions | None = None,
-        executor: Executor | None = None,
-        load: ModelLoad | None = None,
+        runs: RunQueue | None = None,
     ) -> None:
         self.rulebooks = rulebooks
         self.directory = directory
@@ -150,10 +151,8 @@ class Pipeline:
         self.crisis = crisis
         self.options = options or PipelineOptions()
         self._model_languages = frozenset(lang for c in self.classifiers for lang in _languages(c))
-        # Model calls run on threads so one hung call cannot make later posts time out behind it. The
-        # composition root passes the process's pool; a pipeline built alone (tests, tools) makes a small one.
-        self._executor = executor or (ThreadPoolExecutor(max_workers=4 * len(self.classifiers)) if self.classifiers else None)
-        self.load = load or ModelLoad.for_pool(4 * len(self.classifiers), self.options.model_queue_limit)
+        # The composition root passes the process's run queue; a pipeline built alone (tests, tools) makes its own.
+        self.runs = runs or RunQueue(runners_for(os.cpu_count() or 1), self.options.model_queue_limit)
 
     @property
     def max_text_chars(self) -> int:
@@ -173,7 +172,7 @@ class Pipeline:
 
     def with_rulebooks(self, rulebooks: RulebookSet) -> Pipeline:
         """The same models, grammars, options and thread pool over other rulebooks (a draft being tried or replayed)."""
-        return Pipeline(rulebooks, self.directory, self.classifiers, crisis=self.crisis, options=self.options, executor=self._executor)
+        return Pipeline(rulebooks, self.directory, self.classifiers, crisis=self.crisis, options=self.options, runs=self.runs)
 
     def moderate(self, post: Post) -> Decision:
         return self.moderate_batch([post])[0]
@@ -186,17 +185,32 @@ class Pipeline:
 
     def overloaded(self) -> bool:
         """Whether the model backlog is at its limit (the API sheds requests without a deadline: 503)."""
-        return bool(self.classifiers) and self.load.overloaded()
+        return bool(self.classifiers) and self.runs.overloaded()
 
     def moderate_batch(self, posts: Sequence[Post]) -> list[Decision]:
         """Decisions in input order, each waiting for its models up to its own budget."""
         prepared = self._prepare(posts)
-        runs = self._runs()
-        calls = [self._submit(runs, prep) for prep in prepared]
+        calls = [self._submit(prep) for prep in prepared]
         try:
             return [self._decide(prep, _done(self._collect(row, prep, None))) for prep, row in zip(prepared, calls, strict=True)]
         finally:
-            _cancel(calls)  # anything still waiting for a model thread is no longer wanted
+            _cancel(calls)  # anything still waiting for a model runner is no longer wanted
+
+    async def moderate_batch_async(self, posts: Sequence[Post]) -> list[Decision]:
+        """``moderate_batch`` for an event loop: the loop awaits the runners' futures, no thread waits for them."""
+        prepared = self._prepare(posts)
+        calls = [self._submit(prep) for prep in prepared]
+        try:
+            await _settle(calls, None)
+            return [self._decide(prep, _done(self._collect(row, prep, None))) for prep, row in zip(prepared, calls, strict=True)]
+        finally:
+            _cancel(calls)
+
+    async def moderate_in_time_async(self, posts: Sequence[Post], answer_by: float) -> list[Answer]:
+        """``moderate_in_time`` for an event loop: the loop awaits the runners' futures until ``answer_by``."""
+        plans = self._plan(posts, answer_by)
+        await _settle([row for _, partial, row in plans if partial is None], answer_by)
+        return self._answer(plans, answer_by)
 
     def moderate_in_time(self, posts: Sequence[Post], answer_by: float) -> list[Answer]:
         """Answers by ``answer_by`` (``time.monotonic()``): a post whose model cannot finish in time gets its
@@ -205,17 +219,22 @@ class Pipeline:
         Whether the model can make it is known before waiting (queue wait + expected run time, from the
         moving estimate); a post that looked in time but is not done by ``answer_by`` is answered partial too.
         """
-        prepared = self._prepare(posts)
-        runs = self._runs()
+        return self._answer(self._plan(posts, answer_by), answer_by)
+
+    def _plan(self, posts: Sequence[Post], answer_by: float) -> list[tuple[_Prepared, str | None, list[_Call]]]:
+        """The fast stages, then each post's model calls queued, unless the model cannot finish by ``answer_by``."""
         plans: list[tuple[_Prepared, str | None, list[_Call]]] = []
-        for prep in prepared:
-            if prep.text is None or runs is None:
+        for prep in self._prepare(posts):
+            if prep.text is None or not self.classifiers:
                 plans.append((prep, None, []))
-            elif self.load.overloaded():
+            elif self.runs.overloaded():
                 plans.append((prep, PARTIAL_OVERLOADED, []))  # no run: the backlog is bounded
             else:
-                late = time.monotonic() + self.load.expected_s(prep.text) > answer_by
-                plans.append((prep, PARTIAL_EXPECTED_LATE if late else None, self._submit(runs, prep)))
+                late = time.monotonic() + self.runs.expected_s(prep.text) > answer_by
+                plans.append((prep, PARTIAL_EXPECTED_LATE if late else None, self._submit(prep)))
+        return plans
+
+    def _answer(self, plans: list[tuple[_Prepared, str | None, list[_Call]]], answer_by: float) -> list[Answer]:
         answers = []
         for prep, partial, row in plans:
             scored = self._collect(row, prep, answer_by) if partial is None else None
@@ -225,9 +244,6 @@ class Pipeline:
                 reason = partial or PARTIAL_NOT_FINISHED
                 answers.append(Answer(self._decide(prep, ({}, []), partial=reason), self._finish_later(prep, row) if row else None))
         return answers
-
-    def _runs(self) -> RequestRuns | None:
-        return RequestRuns(self._executor, self.load, self.load.runners) if self._executor is not None else None
 
     def _prepare(self, posts: Sequence[Post]) -> list[_Prepared]:
         """Check every post, then the fast stages: normalise, rules, crisis grammar, language."""
@@ -340,15 +356,15 @@ class Pipeline:
                 return raised
         return risk
 
-    def _submit(self, runs: RequestRuns | None, prep: _Prepared) -> list[_Call]:
+    def _submit(self, prep: _Prepared) -> list[_Call]:
         """Queue the post's model calls (none for a language the models do not know), each with its deadline."""
-        if prep.text is None or runs is None:
+        if prep.text is None or not self.classifiers:
             return []
         budget = self.budget_s(prep.text)
         deadline = None if budget is None else time.monotonic() + budget
         work = units(prep.text)
         prep.submitted = time.perf_counter()
-        return [(c, runs.submit(work, functools.partial(_predict_one, c, prep.text, deadline)), deadline) for c in self.classifiers]
+        return [(c, self.runs.submit(work, functools.partial(_predict_one, c, prep.text, deadline)), deadline) for c in self.classifiers]
 
     def _collect(self, row: list[_Call], prep: _Prepared, wait_until: float | None) -> tuple[dict[str, float], list[str]] | None:
         """Merged scores (max over classifiers) and the names of classifiers that failed or ran out of time.
@@ -360,7 +376,7 @@ class Pipeline:
         for classifier, future, deadline in row:
             limits = [t for t in (deadline, wait_until) if t is not None]
             try:
-                result, _ = future.result(timeout=max(0.0, min(limits) - time.monotonic()) if limits else None)
+                result = future.result(timeout=max(0.0, min(limits) - time.monotonic()) if limits else None)
                 # The wait as the post saw it (queueing and thread hand-over included), so the stages add up to the wall time.
                 prep.timings[f"model:{classifier.name}"] = (time.perf_counter() - prep.submitted) * 1000
                 _check_scores(result, 1)
@@ -380,9 +396,8 @@ class Pipeline:
         return merged, failed
 
     def close(self) -> None:
-        """Stop the model threads (the pipeline owns the pool it was given)."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
+        """Stop the model runners: calls still waiting are cancelled, running ones finish (the pipeline owns its queue)."""
+        self.runs.close()
 
 
 def _done(scored: tuple[dict[str, float], list[str]] | None) -> tuple[dict[str, float], list[str]]:
@@ -391,22 +406,35 @@ def _done(scored: tuple[dict[str, float], list[str]] | None) -> tuple[dict[str, 
     return scored
 
 
+async def _settle(calls: list[list[_Call]], until: float | None) -> None:
+    """Wait, without blocking the loop, until every call has ended, ``until`` passes, or (with no ``until``) the
+    last call deadline passes; ``_collect`` then reads the results without waiting."""
+    pending = [future for row in calls for _, future, _ in row if not future.done()]
+    if not pending:
+        return
+    deadlines = [deadline for row in calls for _, _, deadline in row]
+    limit = until
+    if None not in deadlines:
+        last = max(d for d in deadlines if d is not None)
+        limit = last if limit is None else min(limit, last)
+    # wrap_future: the runner completes the concurrent future, which wakes this loop via call_soon_threadsafe.
+    timeout = None if limit is None else max(0.0, limit - time.monotonic())
+    await asyncio.wait([asyncio.wrap_future(f) for f in pending], timeout=timeout)
+
+
 def _cancel(calls: list[list[_Call]]) -> None:
     for row in calls:
         for _, future, _ in row:
             future.cancel()
 
 
-def _predict_one(classifier: Classifier, text: str, deadline: float | None) -> tuple[list[dict[str, float]], float]:
-    """One post through one classifier, and its run time in ms; a classifier that accepts a deadline stops once it passes."""
+def _predict_one(classifier: Classifier, text: str, deadline: float | None) -> list[dict[str, float]]:
+    """One post through one classifier; a classifier that accepts a deadline stops once it passes."""
     if deadline is not None and time.monotonic() >= deadline:
         raise TimeoutError("deadline passed before the model started")
-    t0 = time.perf_counter()
     if getattr(classifier, "accepts_deadline", False):
-        result = classifier.predict([text], deadline=deadline)  # type: ignore[call-arg]
-    else:
-        result = classifier.predict([text])
-    return result, (time.perf_counter() - t0) * 1000
+        return classifier.predict([text], deadline=deadline)  # type: ignore[call-arg]
+    return classifier.predict([text])
 
 
 def _check_scores(result: object, expected: int) -> None:

@@ -25,7 +25,16 @@ from moderation_service.service.moderate import count_decision
 from moderation_service.service.parts import Services
 from moderation_service.store.rows import DEFAULT_TENANT
 
-__all__ = ["HEADROOM", "InTime", "after_answer", "answer_by", "finish_late", "moderate_in_time", "more_severe"]
+__all__ = [
+    "HEADROOM",
+    "InTime",
+    "after_answer",
+    "answer_by",
+    "finish_late",
+    "moderate_in_time",
+    "moderate_in_time_async",
+    "more_severe",
+]
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +61,18 @@ def moderate_in_time(
     ``decision_ids``: stable ids (Coral: one per tenant, story, author, parent and text, so an edit
     sent twice is one escalation); otherwise each post that may need recording gets a fresh id.
     """
-    answers: list[Answer] = services.pipeline.moderate_in_time([post.to_post() for post in posts], deadline)
+    return _results(services, services.pipeline.moderate_in_time([post.to_post() for post in posts], deadline), decision_ids)
+
+
+async def moderate_in_time_async(
+    services: Services, posts: Sequence[PostIn], deadline: float, decision_ids: Sequence[str | None] | None = None
+) -> list[InTime]:
+    """``moderate_in_time`` for an async route: the event loop awaits the model runners, no thread waits for them."""
+    answers = await services.pipeline.moderate_in_time_async([post.to_post() for post in posts], deadline)
+    return _results(services, answers, decision_ids)
+
+
+def _results(services: Services, answers: list[Answer], decision_ids: Sequence[str | None] | None) -> list[InTime]:
     out = []
     for i, answer in enumerate(answers):
         count_decision(services, answer.decision)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ from moderation_service.service.parts import Services
 from moderation_service.service.scope import require_communities
 from moderation_service.store import Scope
 
-__all__ = ["Judged", "admit", "check_batch", "count_decision", "judge", "judge_parts", "moderate_now"]
+__all__ = ["Judged", "admit", "check_batch", "count_decision", "judge", "judge_parts", "moderate_now", "moderate_now_async"]
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,23 @@ def moderate_now(services: Services, posts: Sequence[PostIn], post_ids: Sequence
     require_communities(services, scope, posts)
     admit(services)
     decisions = judge(services, posts)
-    return [
-        Judged(decision, _stored(services, decision, post_id, scope.tenant)) for decision, post_id in zip(decisions, post_ids, strict=True)
-    ]
+    return _store_all(services, decisions, post_ids, scope.tenant)
+
+
+async def moderate_now_async(
+    services: Services, posts: Sequence[PostIn], post_ids: Sequence[str | None], scope: Scope | None = None
+) -> list[Judged]:
+    """``moderate_now`` for an async route: the loop awaits the model runners; only Redis writes take a thread."""
+    scope = scope or Scope()
+    require_communities(services, scope, posts)
+    admit(services)
+    decisions = await services.pipeline.moderate_batch_async([post.to_post() for post in posts])
+    for decision in decisions:
+        count_decision(services, decision)
+    if services.store is None:  # nothing to write: no blocking call, so no thread
+        return _store_all(services, decisions, post_ids, scope.tenant)
+    return await asyncio.to_thread(_store_all, services, decisions, post_ids, scope.tenant)
+
+
+def _store_all(services: Services, decisions: Sequence[Decision], post_ids: Sequence[str | None], tenant: str) -> list[Judged]:
+    return [Judged(decision, _stored(services, decision, post_id, tenant)) for decision, post_id in zip(decisions, post_ids, strict=True)]

@@ -29,13 +29,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.background import BackgroundTask
-from starlette.concurrency import run_in_threadpool
 
 from moderation_service.api.problems import problem
 from moderation_service.api.state import services_of
 from moderation_service.errors import InputError
 from moderation_service.service import Action, Decision, PostIn, Services, html_to_text
-from moderation_service.service.in_time import InTime, after_answer, answer_by, moderate_in_time
+from moderation_service.service.in_time import InTime, after_answer, answer_by, moderate_in_time_async
 
 __all__ = ["ExternalModerationRequest", "escalation_id", "router", "signature_valid"]
 
@@ -116,14 +115,14 @@ def _text(services: Services, body: str) -> tuple[str, bool]:
     return (text[:limit], True) if len(text) > limit else (text, False)
 
 
-def _judge(services: Services, payload: ExternalModerationRequest, started: float) -> tuple[InTime | None, bool]:
+async def _judge(services: Services, payload: ExternalModerationRequest, started: float) -> tuple[InTime | None, bool]:
     text, cut = _text(services, payload.comment.body)
     try:
         post = PostIn(text=text, community=services.coral.rulebook)
     except ValidationError:
         return None, cut  # nothing readable (an image, white space): nothing to judge
     deadline = answer_by(started, services.coral.budget_ms(payload.tenantID))
-    [result] = moderate_in_time(services, [post], deadline, [escalation_id(payload, text)])
+    [result] = await moderate_in_time_async(services, [post], deadline, [escalation_id(payload, text)])
     return result, cut
 
 
@@ -145,7 +144,7 @@ async def moderation_phase(request: Request) -> Response:
     if not signature_valid(request.headers.get("x-coral-signature"), raw, coral.secrets.get(payload.tenantID, [])):
         return problem(401, "bad_signature", "Unauthorized", "the signature does not belong to this tenant")
     try:
-        result, cut = await run_in_threadpool(_judge, services, payload, started)
+        result, cut = await _judge(services, payload, started)  # the loop awaits the model runners: no thread hop
     except InputError:
         result, cut = None, False
     except Exception as exc:  # an answer Coral reads as "no opinion" would publish it: withhold instead
@@ -153,6 +152,7 @@ async def moderation_phase(request: Request) -> Response:
         return JSONResponse(WITHHELD)
     if result is None:
         return JSONResponse(WITHHELD) if cut else Response(status_code=204)
-    task = BackgroundTask(after_answer, services, [result], [None], payload.story.url)
+    # Only when there is something to record: a background task costs a thread hop after the answer.
+    task = BackgroundTask(after_answer, services, [result], [None], payload.story.url) if result.decision_id is not None else None
     body = _response(result.decision, cut)
     return Response(status_code=204, background=task) if body is None else JSONResponse(body, background=task)

@@ -13,15 +13,16 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import BackgroundTasks, Header, Request
+from fastapi import BackgroundTasks, Header, Request, Response
+from pydantic import BaseModel
 
 from moderation_service.api.auth import ModerateKey, scope_of
 from moderation_service.api.routing import v1_router
 from moderation_service.api.schemas import BatchRequest, BatchResponse, ModerateRequest, ModerationResult
 from moderation_service.api.state import services_of
 from moderation_service.service import Action
-from moderation_service.service.in_time import after_answer, answer_by, moderate_in_time
-from moderation_service.service.moderate import Judged, check_batch, moderate_now
+from moderation_service.service.in_time import after_answer, answer_by, moderate_in_time_async
+from moderation_service.service.moderate import Judged, check_batch, moderate_now_async
 from moderation_service.service.scope import require_communities
 from moderation_service.store import Scope
 
@@ -41,17 +42,19 @@ def _result(judged: Judged, post_id: str | None) -> ModerationResult:
     )
 
 
-def _judge(
+async def _judge(
     request: Request, items: list[ModerateRequest], scope: Scope, deadline_ms: int | None, tasks: BackgroundTasks
 ) -> list[ModerationResult]:
+    """Async, so the event loop awaits the model runners' futures: no request thread waits beside them."""
     services = services_of(request)
     post_ids = [item.post_id for item in items]
     if deadline_ms is None:
-        judged = moderate_now(services, items, post_ids, scope)
+        judged = await moderate_now_async(services, items, post_ids, scope)
         return [_result(j, pid) for j, pid in zip(judged, post_ids, strict=True)]
     require_communities(services, scope, items)
-    results = moderate_in_time(services, items, answer_by(time.monotonic(), deadline_ms))
-    tasks.add_task(after_answer, services, results, post_ids, tenant=scope.tenant)
+    results = await moderate_in_time_async(services, items, answer_by(time.monotonic(), deadline_ms))
+    if any(r.decision_id is not None for r in results):  # nothing to record: no background task (and no thread for it)
+        tasks.add_task(after_answer, services, results, post_ids, tenant=scope.tenant)
     return [
         ModerationResult(
             **dict(r.decision), post_id=pid, decision_id=r.decision_id if r.decision.action is Action.escalate else None
@@ -60,18 +63,23 @@ def _judge(
     ]
 
 
+def _json(model: BaseModel) -> Response:
+    """The model serialised once by pydantic-core: FastAPI would validate it against the response model again."""
+    return Response(model.model_dump_json(), media_type="application/json")
+
+
 @router.post("/moderate", response_model=ModerationResult, response_model_exclude_none=False)
-def moderate(
+async def moderate(
     body: ModerateRequest, request: Request, key: ModerateKey, tasks: BackgroundTasks, deadline_ms: Deadline = None
-) -> ModerationResult:
+) -> Response:
     """Judge one post now: allow, hold or escalate, with reasons, spans and signposting."""
-    return _judge(request, [body], scope_of(key), deadline_ms, tasks)[0]
+    return _json((await _judge(request, [body], scope_of(key), deadline_ms, tasks))[0])
 
 
 @router.post("/moderate/batch", response_model=BatchResponse)
-def moderate_batch(
+async def moderate_batch(
     body: BatchRequest, request: Request, key: ModerateKey, tasks: BackgroundTasks, deadline_ms: Deadline = None
-) -> BatchResponse:
+) -> Response:
     """Judge up to ``max_batch`` posts in order; the batch is refused whole if any item is invalid."""
     check_batch(services_of(request), body.items, services_of(request).api.max_batch)
-    return BatchResponse(results=_judge(request, body.items, scope_of(key), deadline_ms, tasks))
+    return _json(BatchResponse(results=await _judge(request, body.items, scope_of(key), deadline_ms, tasks)))

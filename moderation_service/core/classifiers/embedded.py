@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import tempfile
-import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -158,10 +157,8 @@ class EmbeddedClassifier:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        # How many runs overlap is the caller's run queue's business (core/model_runs.py: one runner per core).
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        # At most one model run per core at a time: with more, runs time-slice each other and every
-        # request gets slower; queued here (first come, first served) the tail latency stays short.
-        self._slots = threading.BoundedSemaphore(max(1, (os.cpu_count() or 1) // threads))
 
     def _windows(self, ids: list[int]) -> list[list[int]]:
         """Overlapping windows of at most max_length tokens (with [CLS]/[SEP]); latency stays linear."""
@@ -181,8 +178,7 @@ class EmbeddedClassifier:
                 if deadline is not None and time.monotonic() >= deadline:
                     raise ClassifierError("embedded model stopped at its deadline")
                 ids = np.array([window], dtype=np.int64)
-                with self._slots:
-                    result = self._session.run(["logits", "pooled"], {"input_ids": ids, "attention_mask": np.ones_like(ids)})
+                result = self._session.run(["logits", "pooled"], {"input_ids": ids, "attention_mask": np.ones_like(ids)})
                 logits.append(result[0][0])
                 pooled.append(result[1][0])
             out.append((np.stack(logits), np.stack(pooled)))
