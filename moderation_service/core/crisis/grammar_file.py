@@ -8,8 +8,9 @@ Pattern notation, one token per space-separated element, matched on lemmas:
 ``word``  a word (any inflection: ``saved`` also finds ``saving``);
 ``a|b``   either word; ``CLASS`` any word of a lexicon class; a trailing ``?`` makes an element
 optional; ``~N`` skips up to N words inside one sentence; ``=took`` matches that exact form
-(no lemma: tense matters); ``<year>`` matches a year from 1900 to last year (the past lists use it) and ``<num>`` any number up to 999. A pattern that starts with ``@`` counts
-only when its clause names the author (I, me, my).
+(no lemma: tense matters); ``<year>`` matches a year from 1900 to last year (the past lists use it)
+and ``<num>`` any number up to 999. A pattern that starts with ``@`` counts only when its clause
+names the author (I, me, my).
 """
 
 from __future__ import annotations
