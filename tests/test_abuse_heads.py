@@ -171,8 +171,11 @@ def test_rules_check_prints_what_a_moved_threshold_would_hold(tmp_path: Path) ->
     heads = load_abuse_heads(MODELS)
     assert heads is not None
     curves = dev_curves(MODELS)
-    for label in ABUSE_LABELS:  # reported by default, each at its hold point
-        assert f"  {label} >= {heads.operating_points[label]:.2f} (allow: reported, not held; if held): dev split: " in shipped.output
+    example = runner.invoke(app, ["rules", "check", str(RULES / "examples" / "abuse-heads-hold.yaml")], env={"MODERATION_RULES_DIR": str(RULES)})
+    assert example.exit_code == 0, example.output
+    for label in ABUSE_LABELS:  # the opt-in example holds each head at its hold point; the default does not act on them
+        assert f"  {label} >= {heads.operating_points[label]:.2f} (hold)" in example.output
+        assert f"  {label} >= " not in shipped.output
     point = point_at(curves["insult"], 0.95)
     assert point is not None
     line = next(line for line in moved.output.splitlines() if line.startswith("  insult >= 0.95 (hold)"))
@@ -181,11 +184,11 @@ def test_rules_check_prints_what_a_moved_threshold_would_hold(tmp_path: Path) ->
 
 
 def test_the_rulebooks_default_to_the_hold_points() -> None:
-    """peer-support reports each head at its hold point; the opt-in example holds there."""
+    """The opt-in example holds each head at its hold point; peer-support does not act on the heads."""
     heads = load_abuse_heads(MODELS)
     assert heads is not None
-    for name, action in (("peer-support.yaml", "allow"), ("examples/abuse-heads-hold.yaml", "hold")):
-        book = load_rulebook(RULES / name, rules_dir=RULES)
-        for label in ABUSE_LABELS:
-            [band] = book.thresholds[label].bands
-            assert (band.min, band.action.value) == (heads.operating_points[label], action)
+    example = load_rulebook(RULES / "examples" / "abuse-heads-hold.yaml", rules_dir=RULES)
+    for label in ABUSE_LABELS:
+        [band] = example.thresholds[label].bands
+        assert (band.min, band.action.value) == (heads.operating_points[label], "hold")
+    assert not set(ABUSE_LABELS) & set(load_rulebook(RULES / "peer-support.yaml", rules_dir=RULES).thresholds)

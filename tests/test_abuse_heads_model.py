@@ -82,18 +82,17 @@ def model_api(model_pipeline: Pipeline, holding_rules: Path, keys: Keys, redis_u
     return make_api(_settings(holding_rules, keys, redis_url, coral=coral), model_pipeline)
 
 
-def test_the_default_rulebook_reports_the_heads_without_holding(shared_rules: Path, keys: Keys) -> None:
+def test_the_default_rulebook_scores_the_heads_without_acting_on_them(shared_rules: Path, keys: Keys) -> None:
     settings = settings_for(shared_rules, keys, None, **MODEL)
     pipeline = build_pipeline(settings, crisis=CrisisDetector(shipped_grammars(), language_detector()))
     try:
         decision = pipeline.moderate(Post(text=SELLING)).model_dump(mode="json")
     finally:
         pipeline.close()
-    reason = head_reasons(decision)["commercial"]
-    assert (reason["category"], reason["action"], reason["score"]) == ("commercial", "allow", decision["scores"]["commercial"])
     heads = load_abuse_heads(ROOT / "models" / "embedded")
-    assert heads is not None  # the default threshold is the head's hold point
-    assert reason["message"] == f"commercial score {reason['score']:.2f} reached {heads.operating_points['commercial']:.2f}"
+    assert heads is not None
+    assert decision["scores"]["commercial"] >= heads.operating_points["commercial"]  # the head sees it...
+    assert head_reasons(decision) == {}  # ...and the default rulebook does not act on it
 
 
 def test_pipeline_holds_clear_cases_by_the_heads_and_not_their_safe_twins(model_pipeline: Pipeline) -> None:
