@@ -171,7 +171,8 @@ def test_rules_check_prints_what_a_moved_threshold_would_hold(tmp_path: Path) ->
     heads = load_abuse_heads(MODELS)
     assert heads is not None
     curves = dev_curves(MODELS)
-    example = runner.invoke(app, ["rules", "check", str(RULES / "examples" / "abuse-heads-hold.yaml")], env={"MODERATION_RULES_DIR": str(RULES)})
+    example_file = str(RULES / "examples" / "abuse-heads-hold.yaml")
+    example = runner.invoke(app, ["rules", "check", example_file], env={"MODERATION_RULES_DIR": str(RULES)})
     assert example.exit_code == 0, example.output
     for label in ABUSE_LABELS:  # the opt-in example holds each head at its hold point; the default does not act on them
         assert f"  {label} >= {heads.operating_points[label]:.2f} (hold)" in example.output
