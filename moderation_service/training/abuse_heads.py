@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -29,15 +28,13 @@ from pathlib import Path
 
 import numpy as np
 import re2
-import torch
 
 from moderation_service.core.classifiers.abuse_heads import ABUSE_LABELS, FILE_NAME, CurvePoint
-from moderation_service.core.classifiers.embedded import EmbeddedClassifier
 from moderation_service.core.classifiers.pooled_heads import PooledHeads
 from moderation_service.training.calibration import fit_platt
 from moderation_service.training.datasets import read_rows, sha256_of
 from moderation_service.training.metrics import binary_metrics
-from moderation_service.training.risk_heads import HeadsConfig, _layers, _negatives, _no_risk_word, _padded, _post_logits, embed, fit
+from moderation_service.training.risk_heads import HeadsConfig, _layers, _negatives, _no_risk_word, fit_on_encoder, progress_to_stderr
 
 __all__ = [
     "CORPUS_LABELS",
@@ -236,11 +233,7 @@ def post_probabilities(heads: PooledHeads, vectors: list[np.ndarray]) -> np.ndar
     return np.stack([heads.probabilities(heads.window_logits(v).max(axis=0)) for v in vectors])
 
 
-def _stderr(message: str) -> None:
-    sys.stderr.write(message + "\n")
-
-
-def train_abuse_heads(cfg: HeadsConfig, progress: Callable[[str], None] = _stderr) -> dict[str, object]:
+def train_abuse_heads(cfg: HeadsConfig, progress: Callable[[str], None] = progress_to_stderr) -> dict[str, object]:
     """Train, calibrate on dev, choose hold points; write ``abuse_heads.json`` (with dev curves) into ``cfg.output_dir``.
 
     The encoder's ONNX file must be built first (``bootstrap.ensure_models``, as the CLI does).
@@ -249,13 +242,8 @@ def train_abuse_heads(cfg: HeadsConfig, progress: Callable[[str], None] = _stder
     split = build_abuse_split(cfg)
     if not any(label in p.labels for p in split.train for label in ABUSE_LABELS):
         raise ValueError(f"{cfg.corpus_dir}: no training line carries commercial, insult or identity_hate")
-    classifier = EmbeddedClassifier(cfg.model_dir, cfg.cache_dir, risk_heads=False)
-    cache = cfg.cache_dir / "risk-head-embeddings" / classifier.version  # one cache per encoder, shared with the crisis heads
-    train_vectors = embed(classifier, [p.text for p in split.train], cache, progress)
-    dev_vectors = embed(classifier, [p.text for p in split.dev], cache, progress)
-    model = fit(train_vectors, _targets(split.train), cfg)
-    with torch.no_grad():
-        dev_logits = _post_logits(*_padded(dev_vectors), model).numpy().astype(np.float64)
+    fitted = fit_on_encoder(cfg, ([p.text for p in split.train], _targets(split.train)), [p.text for p in split.dev], progress)
+    model, dev_vectors, dev_logits = fitted.model, fitted.dev_vectors, fitted.dev_logits
     dev_targets = _targets(split.dev)
     calibration = [fit_platt(dev_logits[:, col], dev_targets[:, col]) for col in range(len(ABUSE_LABELS))]
     hidden_weights, hidden_bias, weights, bias = _layers(model)
@@ -287,7 +275,7 @@ def train_abuse_heads(cfg: HeadsConfig, progress: Callable[[str], None] = _stder
         }
     heads = replace(heads, operating_points=points, supporting_points=points)  # the hold points: the rulebook's defaults
     meta: dict[str, object] = {
-        "encoder": classifier.version,
+        "encoder": fitted.encoder,
         "architecture": {
             "hidden": cfg.hidden,
             "activation": "gelu-tanh",

@@ -264,24 +264,43 @@ def operating_point(labels: np.ndarray, probs: np.ndarray, precision: float) -> 
     return round(best_t, 3), False
 
 
-def _stderr(message: str) -> None:
+def progress_to_stderr(message: str) -> None:
     sys.stderr.write(message + "\n")
 
 
-def train_risk_heads(cfg: HeadsConfig, progress: Callable[[str], None] = _stderr) -> dict[str, object]:
+@dataclass(frozen=True)
+class FittedHeads:
+    """Heads fitted on one encoder's pooled vectors, with the dev split's vectors and raw post logits."""
+
+    encoder: str
+    model: torch.nn.Sequential
+    dev_vectors: list[np.ndarray]
+    dev_logits: np.ndarray
+
+
+def fit_on_encoder(
+    cfg: HeadsConfig, train: tuple[list[str], np.ndarray], dev_texts: list[str], progress: Callable[[str], None]
+) -> FittedHeads:
+    """Embed both splits with the encoder (one cache per encoder version, shared by every head set), fit, score dev."""
+    classifier = EmbeddedClassifier(cfg.model_dir, cfg.cache_dir, risk_heads=False)
+    cache = cfg.cache_dir / "risk-head-embeddings" / classifier.version
+    train_texts, train_targets = train
+    model = fit(embed(classifier, train_texts, cache, progress), train_targets, cfg)
+    dev_vectors = embed(classifier, dev_texts, cache, progress)
+    with torch.no_grad():
+        dev_logits = _post_logits(*_padded(dev_vectors), model).numpy().astype(np.float64)
+    return FittedHeads(classifier.version, model, dev_vectors, dev_logits)
+
+
+def train_risk_heads(cfg: HeadsConfig, progress: Callable[[str], None] = progress_to_stderr) -> dict[str, object]:
     """Train, calibrate and choose operating points; write ``risk_heads.json`` into ``cfg.output_dir``.
 
     The encoder's ONNX file must be built first (``bootstrap.ensure_models``, as the CLI does).
     """
     started = time.monotonic()
     split = build_split(cfg)
-    classifier = EmbeddedClassifier(cfg.model_dir, cfg.cache_dir, risk_heads=False)
-    cache = cfg.cache_dir / "risk-head-embeddings" / classifier.version
-    train_vectors = embed(classifier, [p.text for p in split.train], cache, progress)
-    dev_vectors = embed(classifier, [p.text for p in split.dev], cache, progress)
-    model = fit(train_vectors, _targets(split.train), cfg)
-    with torch.no_grad():
-        dev_logits = _post_logits(*_padded(dev_vectors), model).numpy().astype(np.float64)
+    fitted = fit_on_encoder(cfg, ([p.text for p in split.train], _targets(split.train)), [p.text for p in split.dev], progress)
+    dev_logits = fitted.dev_logits
     dev_targets = _targets(split.dev)
     calibration_a, calibration_b, points, supporting, metrics = [], [], {}, {}, {}
     for col, label in enumerate(LABELS):
@@ -294,7 +313,7 @@ def train_risk_heads(cfg: HeadsConfig, progress: Callable[[str], None] = _stderr
         lower = operating_point(dev_targets[:, col], probs, SUPPORTING_PRECISION.get(label, DEFAULT_SUPPORTING_PRECISION))[0]
         supporting[label] = min(threshold, lower)
         metrics[label] = {**binary_metrics(dev_targets[:, col], probs, threshold), "precision_target_met": met}
-    hidden_weights, hidden_bias, weights, bias = _layers(model)
+    hidden_weights, hidden_bias, weights, bias = _layers(fitted.model)
     heads = RiskHeads(
         version=cfg.version,
         labels=LABELS,
@@ -308,7 +327,7 @@ def train_risk_heads(cfg: HeadsConfig, progress: Callable[[str], None] = _stderr
         supporting_points=supporting,
     )
     meta: dict[str, object] = {
-        "encoder": classifier.version,
+        "encoder": fitted.encoder,
         "architecture": {
             "hidden": cfg.hidden,
             "activation": "gelu-tanh" if cfg.hidden else None,
