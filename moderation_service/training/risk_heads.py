@@ -37,15 +37,18 @@ from moderation_service.training.metrics import binary_metrics
 __all__ = [
     "LABELS",
     "CorpusPost",
+    "FittedHeads",
     "HeadsConfig",
     "Split",
     "build_split",
     "embed",
     "evaluate_levels",
     "fit",
+    "fit_on_encoder",
     "head_target",
     "load_corpus",
     "operating_point",
+    "progress_to_stderr",
     "train_risk_heads",
 ]
 
