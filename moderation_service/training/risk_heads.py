@@ -6,7 +6,8 @@ everyday comments from GoEmotions (Apache-2.0) that name no risk word.
 Sets whose licence is "not stated" are never read here. Each post is embedded exactly as at run
 time (int8 ONNX, windows of 128 tokens) and a head's post logit is its maximum over windows, so a
 risk sentence buried in a long post is learnt where it is. 20 % of each corpus file (stratified by
-kind) is held out as dev; calibration and operating points come from dev only. The crisis
+kind, twin pairs kept together) is held out as dev; calibration and operating points come from dev
+only: a precision target per head, capped by a false-positive budget on dev negatives. The crisis
 functional suite (tests/suites/crisis) is never read.
 """
 
@@ -43,6 +44,7 @@ __all__ = [
     "build_split",
     "embed",
     "evaluate_levels",
+    "false_positive_point",
     "fit",
     "fit_on_encoder",
     "head_target",
@@ -58,6 +60,12 @@ PRECISION_TARGET = dict.fromkeys(LEVEL_HEADS, 0.95)
 DEFAULT_PRECISION = 0.9
 SUPPORTING_PRECISION = dict.fromkeys(LEVEL_HEADS, 0.9)
 DEFAULT_SUPPORTING_PRECISION = 0.6
+# The share of dev negatives a head may flag on its own. A moderator's queue fills at this rate times the
+# forum's volume, whatever the prevalence: dev is 25-45 % risk, a forum well under 1 %, so a dev precision
+# target alone lets through a rate of false escalations nobody would accept on real traffic. Negatives
+# are the posts below the level a head stands for (for a dimension head: posts with no risk at all).
+MAX_ALONE_FPR = {"level.imminent": 0.005}
+DEFAULT_MAX_ALONE_FPR = 0.01
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,7 @@ class CorpusPost:
     dimensions: tuple[str, ...]
     kind: str
     source: str
+    pair: str | None = None  # contrastive twins share one id and stay on one side of the split
 
 
 @dataclass(frozen=True)
@@ -107,22 +116,32 @@ def load_corpus(corpus_dir: Path) -> list[CorpusPost]:
             unknown = set(row["dimensions"]) - known
             if unknown:
                 raise ValueError(f"{path}:{number}: unknown dimension {sorted(unknown)[0]!r}")
-            posts.append(CorpusPost(row["text"], row["level"], tuple(row["dimensions"]), row["kind"], path.stem))
+            pair = row.get("pair")
+            posts.append(CorpusPost(row["text"], row["level"], tuple(row["dimensions"]), row["kind"], path.stem, pair))
     return posts
 
 
 def _stratified(posts: list[CorpusPost], share: float, seed: int) -> tuple[list[CorpusPost], list[CorpusPost]]:
-    groups: dict[tuple[str, str], list[CorpusPost]] = {}
-    for post in posts:
-        groups.setdefault((post.source, post.kind), []).append(post)
-    rng = random.Random(seed)
-    train, dev = [], []
-    for key in sorted(groups):
-        items = groups[key][:]
-        rng.shuffle(items)
+    """``share`` of each file's kinds as dev, each (file, kind) shuffled by its own seed.
+
+    Seeding per group means adding a file moves no other file's posts between train and dev (one
+    shared random stream reshuffled them all, so dev figures from two corpus states were not
+    comparable); a twin pair is one unit, filed under its first member's kind, because a post whose
+    twin was trained on reads high on dev.
+    """
+    units: dict[tuple[str, str | int], list[CorpusPost]] = {}
+    for number, post in enumerate(posts):
+        units.setdefault((post.source, post.pair if post.pair else number), []).append(post)
+    groups: dict[tuple[str, str], list[list[CorpusPost]]] = {}
+    for unit in units.values():
+        groups.setdefault((unit[0].source, unit[0].kind), []).append(unit)
+    train: list[CorpusPost] = []
+    dev: list[CorpusPost] = []
+    for (source, kind), items in sorted(groups.items()):
+        random.Random(f"{seed}:{source}:{kind}").shuffle(items)
         cut = round(len(items) * share)
-        dev += items[:cut]
-        train += items[cut:]
+        dev += [post for unit in items[:cut] for post in unit]
+        train += [post for unit in items[cut:] for post in unit]
     return train, dev
 
 
@@ -267,6 +286,20 @@ def operating_point(labels: np.ndarray, probs: np.ndarray, precision: float) -> 
     return round(best_t, 3), False
 
 
+def false_positive_point(negative_probs: np.ndarray, budget: float) -> float:
+    """The lowest threshold (the operating-point grid) flagging at most ``budget`` of the negatives."""
+    for t in np.linspace(0.05, 0.99, 95):
+        if float((negative_probs >= t).mean()) <= budget:
+            return round(float(t), 3)
+    return 0.99
+
+
+def _negatives_for(label: str, dev: list[CorpusPost]) -> np.ndarray:
+    """Which dev posts count as a head's negatives for its false-positive budget (see MAX_ALONE_FPR)."""
+    below = LEVEL_HEADS.get(label, DistressLevel.high)
+    return np.array([DISTRESS_ORDER[DistressLevel(p.level)] < DISTRESS_ORDER[below] for p in dev])
+
+
 def progress_to_stderr(message: str) -> None:
     sys.stderr.write(message + "\n")
 
@@ -311,11 +344,18 @@ def train_risk_heads(cfg: HeadsConfig, progress: Callable[[str], None] = progres
         calibration_a.append(platt["a"])
         calibration_b.append(platt["b"])
         probs = 1.0 / (1.0 + np.exp(-(platt["a"] * dev_logits[:, col] + platt["b"])))
-        threshold, met = operating_point(dev_targets[:, col], probs, PRECISION_TARGET.get(label, DEFAULT_PRECISION))
+        precise, met = operating_point(dev_targets[:, col], probs, PRECISION_TARGET.get(label, DEFAULT_PRECISION))
+        budget = MAX_ALONE_FPR.get(label, DEFAULT_MAX_ALONE_FPR)
+        threshold = max(precise, false_positive_point(probs[_negatives_for(label, split.dev)], budget))
         points[label] = threshold
         lower = operating_point(dev_targets[:, col], probs, SUPPORTING_PRECISION.get(label, DEFAULT_SUPPORTING_PRECISION))[0]
         supporting[label] = min(threshold, lower)
-        metrics[label] = {**binary_metrics(dev_targets[:, col], probs, threshold), "precision_target_met": met}
+        negatives = probs[_negatives_for(label, split.dev)]
+        metrics[label] = {
+            **binary_metrics(dev_targets[:, col], probs, threshold),
+            "false_positive_rate": round(float((negatives >= threshold).mean()), 4),
+            "precision_target_met": met,
+        }
     hidden_weights, hidden_bias, weights, bias = _layers(fitted.model)
     heads = RiskHeads(
         version=cfg.version,
@@ -341,6 +381,7 @@ def train_risk_heads(cfg: HeadsConfig, progress: Callable[[str], None] = progres
         },
         "precision_target": {label: PRECISION_TARGET.get(label, DEFAULT_PRECISION) for label in LABELS},
         "supporting_precision": {label: SUPPORTING_PRECISION.get(label, DEFAULT_SUPPORTING_PRECISION) for label in LABELS},
+        "max_alone_false_positive_rate": {label: MAX_ALONE_FPR.get(label, DEFAULT_MAX_ALONE_FPR) for label in LABELS},
         "data_files_sha256": split.files,
         "train_posts": len(split.train),
         "dev_posts": len(split.dev),
