@@ -101,6 +101,32 @@ def test_an_anniversary_does_not_hide_a_new_attempt(detector: CrisisDetector) ->
     assert level(detector, text) is DistressLevel.imminent
 
 
+def test_telling_ones_age_is_not_telling_the_past(detector: CrisisDetector) -> None:
+    """"i was 19" is the past; "I'm 19" (lemma "be" too) is the present, so what follows it still counts."""
+    assert level(detector, "im 19 and I've been cutting again since the summer") is DistressLevel.high
+    assert level(detector, "when i was 19 i cut myself most weeks, i'm in a good place now") is DistressLevel.none
+
+
+def test_a_present_cue_inside_a_past_one_is_that_past(detector: CrisisDetector) -> None:
+    recovery = "Eight years ago this week I was in hospital after a suicide attempt. So glad I stuck around"
+    assert level(detector, recovery) is DistressLevel.none
+    relapse = "two years ago today i tried to end my life, and tonight i've got the tablets out again"
+    assert level(detector, relapse) is DistressLevel.imminent
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "i took an overdose about an hour ago and now im scared",
+        "I tried to end my life this afternoon, I'm on a ward now",
+        "took a handful of my pills, dont know how many",
+        "cut really deep this time, cant stop it",
+    ],
+)
+def test_an_attempt_just_made_is_imminent(detector: CrisisDetector, text: str) -> None:
+    assert level(detector, text) is DistressLevel.imminent
+
+
 @pytest.mark.parametrize(
     ("text", "want"),
     [

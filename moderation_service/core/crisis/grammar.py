@@ -273,9 +273,12 @@ class CrisisGrammar:
             raw.setdefault(key, []).extend(spans)
         recovery = len(compiled.recovery) > 0 and bool(_match(compiled.recovery, compiled.vocab, tokens, set(tokens.sentence)))
         idioms = raw.pop(_IDIOM, [])
-        past_sentences = {tokens.sentence[s] for s, _ in raw.pop(_PAST, [])}
+        past = raw.pop(_PAST, [])
+        past_sentences = {tokens.sentence[s] for s, _ in past}
         reported_sentences = {tokens.sentence[s] for s, _ in raw.pop(_REPORTED, [])}
-        present_sentences = {tokens.sentence[s] for s, _ in raw.pop(_PRESENT, [])}
+        # A present cue inside a past one is part of it: "ten years ago *this week*", "two years ago *today*".
+        present = [(s, e) for s, e in raw.pop(_PRESENT, []) if not any(ps <= s and e <= pe for ps, pe in past)]
+        present_sentences = {tokens.sentence[s] for s, _ in present}
         if recovery:
             # Told from recovery: only sentences that say "now", "again", "tonight"... are current.
             past_sentences |= set(tokens.sentence)
