@@ -102,7 +102,7 @@ def test_an_anniversary_does_not_hide_a_new_attempt(detector: CrisisDetector) ->
 
 
 def test_telling_ones_age_is_not_telling_the_past(detector: CrisisDetector) -> None:
-    """"i was 19" is the past; "I'm 19" (lemma "be" too) is the present, so what follows it still counts."""
+    """ "i was 19" is the past; "I'm 19" (lemma "be" too) is the present, so what follows it still counts."""
     assert level(detector, "im 19 and I've been cutting again since the summer") is DistressLevel.high
     assert level(detector, "when i was 19 i cut myself most weeks, i'm in a good place now") is DistressLevel.none
 
