@@ -67,6 +67,8 @@ def test_negatives_are_posts_below_the_heads_level() -> None:
     assert _negatives_for("level.imminent", dev).tolist() == [True, True, True, False]
     assert _negatives_for("level.any", dev).tolist() == [True, True, False, False]
     assert _negatives_for("risk.means", dev).tolist() == [True, True, False, False]
+    low_mood = [CorpusPost("a", "low", ("hopelessness",), "k", "s"), CorpusPost("b", "none", (), "k", "s")]
+    assert _negatives_for("risk.hopelessness", low_mood).tolist() == [False, True]  # its own positives are not its negatives
 
 
 def test_corpus_lines_carry_only_known_keys() -> None:

@@ -94,7 +94,7 @@ class HeadsConfig:
     weight_decay: float = 0.01
     hidden: int = 256  # one shared hidden layer; 0 trains linear heads (1.0.0)
     dropout: float = 0.2
-    version: str = "1.1.0"
+    version: str = "1.2.0"
 
 
 @dataclass
@@ -297,7 +297,7 @@ def false_positive_point(negative_probs: np.ndarray, budget: float) -> float:
 def _negatives_for(label: str, dev: list[CorpusPost]) -> np.ndarray:
     """Which dev posts count as a head's negatives for its false-positive budget (see MAX_ALONE_FPR)."""
     below = LEVEL_HEADS.get(label, DistressLevel.high)
-    return np.array([DISTRESS_ORDER[DistressLevel(p.level)] < DISTRESS_ORDER[below] for p in dev])
+    return np.array([DISTRESS_ORDER[DistressLevel(p.level)] < DISTRESS_ORDER[below] and not head_target(p, label) for p in dev])
 
 
 def progress_to_stderr(message: str) -> None:
