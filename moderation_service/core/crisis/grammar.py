@@ -159,6 +159,9 @@ class _Anchored:
 class _Compiled:
     vocab: Vocab
     risk: tuple[_Anchored, ...]  # first pass: a post none of these match in has no risk at all
+    by_lemma: Mapping[str, tuple[int, ...]]  # anchor word -> the risk groups it anchors (indices into ``risk``)
+    by_form: Mapping[str, tuple[int, ...]]
+    unanchored: tuple[int, ...]  # groups with no anchor: they search every sentence
     matcher: Matcher  # second pass, only beside a risk hit: supporting patterns and every context list
     recovery: Matcher  # post-level markers, looked for in the whole post
     negators: frozenset[str]
@@ -214,15 +217,21 @@ def _compile(grammar: GrammarFile, source: str) -> _Compiled:
     def lemmas(words: Iterable[str]) -> frozenset[str]:
         return frozenset(lemma for word in words for lemma in compiler.lemmas(word))
 
-    risk = []
+    risk: list[_Anchored] = []
+    index: dict[str, dict[str, list[int]]] = {"LEMMA": {}, "ORTH": {}}
     for (attribute, words), named in groups.items():
         anchored = Matcher(vocab, validate=True)
         for name, group in named.items():
             anchored.add(name, group)
+        for word in words:
+            index[attribute].setdefault(word, []).append(len(risk))
         risk.append(_Anchored(attribute, words, anchored))
     return _Compiled(
         vocab,
         tuple(risk),
+        {word: tuple(groups) for word, groups in index["LEMMA"].items()},
+        {word: tuple(groups) for word, groups in index["ORTH"].items()},
+        tuple(i for i, group in enumerate(risk) if not group.words),
         matcher,
         recovery,
         lemmas(grammar.negation.cues),
@@ -266,12 +275,13 @@ class CrisisGrammar:
         if not tokens.words:
             return []
         compiled = self._ready()
-        raw, selected = self._risk_matches(tokens, compiled)
-        if not raw:
+        raw, selected, built = self._risk_matches(tokens, compiled)
+        if built is None or not raw:
             return []  # no risk pattern matches anywhere: the context lists have nothing to qualify
-        for key, spans in _match(compiled.matcher, compiled.vocab, tokens, selected).items():
+        doc, edges = built
+        for key, spans in _match(compiled.matcher, doc, edges, selected).items():
             raw.setdefault(key, []).extend(spans)
-        recovery = len(compiled.recovery) > 0 and bool(_match(compiled.recovery, compiled.vocab, tokens, set(tokens.sentence)))
+        recovery = len(compiled.recovery) > 0 and bool(compiled.recovery(doc))
         idioms = raw.pop(_IDIOM, [])
         past_sentences = {tokens.sentence[s] for s, _ in raw.pop(_PAST, [])}
         reported_sentences = {tokens.sentence[s] for s, _ in raw.pop(_REPORTED, [])}
@@ -347,30 +357,33 @@ class CrisisGrammar:
                 return True
         return False
 
-    def _risk_matches(self, tokens: Tokens, compiled: _Compiled) -> tuple[dict[str, list[tuple[int, int]]], set[int]]:
+    def _risk_matches(
+        self, tokens: Tokens, compiled: _Compiled
+    ) -> tuple[dict[str, list[tuple[int, int]]], set[int], tuple[Doc, list[int]] | None]:
         """First pass: each anchored group runs only over the sentences that hold its anchor words.
 
-        Returns the risk matches and the sentences to search for context (those with a match and their
-        neighbours, since timing looks one sentence away).
+        Returns the risk matches, the sentences to search for context (those with a match and their
+        neighbours, since timing looks one sentence away) and the post's ``Doc`` with its sentence edges
+        (None when no anchor word occurs, so nothing was built). The post's words are looked up in the anchor
+        index (not each group's words in the post), and every group reads the same ``Doc``.
         """
-        by_lemma: dict[str, set[int]] = {}
-        by_form: dict[str, set[int]] = {}
+        sentences: dict[int, set[int]] = {}
         for word, lemma, sentence in zip(tokens.words, tokens.lemmas, tokens.sentence, strict=True):
-            by_lemma.setdefault(lemma, set()).add(sentence)
-            by_form.setdefault(word, set()).add(sentence)
+            for group in (*compiled.by_lemma.get(lemma, ()), *compiled.by_form.get(word, ())):
+                sentences.setdefault(group, set()).add(sentence)
         every = set(tokens.sentence)
+        for group in compiled.unanchored:
+            sentences[group] = every
         raw: dict[str, list[tuple[int, int]]] = {}
-        for group in compiled.risk:
-            if not group.words:
-                sentences = every
-            else:
-                index = by_lemma if group.attribute == "LEMMA" else by_form
-                sentences = set().union(*(index.get(word, set()) for word in group.words))
-            if sentences:
-                for key, spans in _match(group.matcher, compiled.vocab, tokens, sentences).items():
-                    raw.setdefault(key, []).extend(spans)
+        if not sentences:
+            return raw, set(), None
+        doc = _doc(compiled.vocab, tokens)
+        edges = _sentence_edges(tokens)
+        for group in sorted(sentences):  # rulebook order, as the keys' order decides ties between equal spans
+            for key, spans in _match(compiled.risk[group].matcher, doc, edges, sentences[group]).items():
+                raw.setdefault(key, []).extend(spans)
         near = {tokens.sentence[start] + d for spans in raw.values() for start, _ in spans for d in (-1, 0, 1)}
-        return raw, near
+        return raw, near, (doc, edges)
 
     def _names_author(self, tokens: Tokens, start: int, end: int) -> bool:
         clause = _clause_start(tokens, start)
@@ -406,28 +419,37 @@ class CrisisGrammar:
         return out
 
 
-def _match(matcher: Matcher, vocab: Vocab, tokens: Tokens, sentences: set[int]) -> dict[str, list[tuple[int, int]]]:
-    """Run ``matcher`` over the chosen sentences only; spans come back as indices into ``tokens``."""
-    words: list[str] = []
-    lemmas: list[str] = []
-    origin: list[int] = []
-    for i, sentence in enumerate(tokens.sentence):
-        if sentence not in sentences:
-            continue
-        if origin and origin[-1] != i - 1:  # a gap between searched sentences: keep them apart
-            words.append(BOUNDARY)
-            lemmas.append(BOUNDARY)
-            origin.append(-1)
-        words.append(tokens.words[i])
-        lemmas.append(tokens.lemmas[i])
-        origin.append(i)
+def _doc(vocab: Vocab, tokens: Tokens) -> Doc:
+    return Doc(vocab, words=list(tokens.words), lemmas=list(tokens.lemmas))
+
+
+def _sentence_edges(tokens: Tokens) -> list[int]:
+    """``edges[s]`` is the first token of sentence ``s`` and ``edges[s + 1]`` its end (sentences are numbered in order)."""
+    edges = [0]
+    for i in range(1, len(tokens.sentence)):
+        if tokens.sentence[i] != tokens.sentence[i - 1]:
+            edges.append(i)
+    edges.append(len(tokens.sentence))
+    return edges
+
+
+def _match(matcher: Matcher, doc: Doc, edges: list[int], sentences: set[int]) -> dict[str, list[tuple[int, int]]]:
+    """Run ``matcher`` over the chosen sentences of ``doc`` only (one span per run of them); spans index the post's tokens.
+
+    No pattern element can match across a sentence end (gaps stop at one), so matching each run alone finds
+    exactly what matching them side by side would.
+    """
     raw: dict[str, list[tuple[int, int]]] = {}
-    if not words:
-        return raw
-    for match_id, start, end in matcher(Doc(vocab, words=words, lemmas=lemmas)):
-        first, last = origin[start], origin[end - 1]
-        if first >= 0 and last >= 0:
-            raw.setdefault(vocab.strings[match_id], []).append((first, last + 1))
+    runs: list[list[int]] = []
+    for sentence in sorted(s for s in sentences if 0 <= s < len(edges) - 1):
+        if runs and runs[-1][1] == sentence:
+            runs[-1][1] = sentence + 1
+        else:
+            runs.append([sentence, sentence + 1])
+    for first, last in runs:
+        offset = edges[first]
+        for match_id, start, end in matcher(doc[offset : edges[last]]):
+            raw.setdefault(doc.vocab.strings[match_id], []).append((offset + start, offset + end))
     return raw
 
 
