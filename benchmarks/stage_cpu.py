@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common import write  # noqa: E402
+from prometheus_client import CollectorRegistry  # noqa: E402
 
 from moderation_service.core.author import AuthorFacts  # noqa: E402
 from moderation_service.core.normalise import Normalised, normalise  # noqa: E402
@@ -84,7 +85,7 @@ def stage_row(pipeline: Pipeline, posts: list[Post]) -> dict[str, float]:
                 for field, view in views.items():
                     grammar.signals(view, field)
 
-    metrics = create_metrics(__import__("prometheus_client").CollectorRegistry())
+    metrics = create_metrics(CollectorRegistry())
     decisions = [pipeline.moderate(post) for post in posts]
     preps = [pipeline._prepare([post])[0] for post in posts]  # the policy stage alone needs the prepared post
     row = {

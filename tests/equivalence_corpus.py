@@ -107,10 +107,7 @@ def outcome(pipeline: Pipeline, post: Post) -> dict[str, Any]:
     return {
         "decision": decision,
         "language": {"language": finding.language.language, "candidates": list(finding.language.candidates)},
-        "signals": sorted(
-            [s.dimension.value, s.field, s.start, s.end, s.language]
-            for s in finding.signals  # type: ignore[misc]
-        ),
+        "signals": sorted([s.dimension.value, s.field, s.start, s.end, s.language] for s in finding.signals),
     }
 
 

@@ -233,8 +233,8 @@ class CrisisGrammar:
             return []  # no risk pattern matches anywhere: the context lists have nothing to qualify
         # Context is looked for beside the hits: their sentences and the neighbours (timing looks one sentence away).
         near = {tokens.sentence[start] + d for spans in raw.values() for start, _ in spans for d in (-1, 0, 1)}
-        supporting = post.match(compiled.supporting, post.runs(near)) if len(compiled.supporting) else {}
-        for key, spans in (*supporting.items(), *compiled.context.find(post, near).items()):
+        backing = post.match(compiled.supporting, post.runs(near)) if len(compiled.supporting) else {}
+        for key, spans in (*backing.items(), *compiled.context.find(post, near).items()):
             raw.setdefault(key, []).extend(spans)
         recovery = len(compiled.recovery) > 0 and bool(compiled.recovery.find(post, post.sentences))
         idioms = raw.pop(_IDIOM, [])
