@@ -20,9 +20,9 @@ import re2
 import yaml
 from pydantic import ValidationError
 from spacy.matcher import Matcher
-from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
+from moderation_service.core.crisis.anchored import AnchoredMatcher, PostDoc
 from moderation_service.core.crisis.dimensions import Dimension, RiskSignal
 from moderation_service.core.crisis.grammar_file import GrammarFile
 from moderation_service.core.crisis.tokens import BOUNDARY, CLAUSE_BREAKS, Tokens, lemma_of, tokenize
@@ -122,45 +122,13 @@ class _Compiler:
         return out
 
 
-# Words too common to tell a sentence apart; a pattern's anchor is chosen among its other words.
-_COMMON = frozenset(
-    "i me my myself a an the to of in on at and or but be am is are was were been do does did not no have has had it its this that "
-    "for with all so just can will would get got go going want up out off now here there what when how any one them they he she his "
-    "her their your you we our us by from as if".split()
-)
-
-
-def _anchor(pattern: list[dict[str, Any]]) -> tuple[str, frozenset[str]] | None:
-    """The required word set a sentence must contain for this pattern to match in it (the rarest one)."""
-    best: tuple[int, str, frozenset[str]] | None = None
-    for spec in pattern:
-        if spec.get("OP"):
-            continue
-        for attribute in ("LEMMA", "ORTH"):
-            values = spec.get(attribute, {})
-            if isinstance(values, dict) and "IN" in values:
-                words = frozenset(values["IN"])
-                rank = len(words) + (10_000 if words & _COMMON else 0)
-                if best is None or rank < best[0]:
-                    best = (rank, attribute, words)
-    return (best[1], best[2]) if best else None
-
-
-@dataclass(frozen=True)
-class _Anchored:
-    """Risk patterns that share an anchor: they can only match in a sentence holding one of its words."""
-
-    attribute: str  # "LEMMA" or "ORTH"
-    words: frozenset[str]
-    matcher: Matcher
-
-
 @dataclass(frozen=True)
 class _Compiled:
     vocab: Vocab
-    risk: tuple[_Anchored, ...]  # first pass: a post none of these match in has no risk at all
-    matcher: Matcher  # second pass, only beside a risk hit: supporting patterns and every context list
-    recovery: Matcher  # post-level markers, looked for in the whole post
+    risk: AnchoredMatcher  # first pass: a post none of these match in has no risk at all
+    supporting: Matcher  # second pass, only beside a risk hit (one Matcher: its keys' order decides ties)
+    context: AnchoredMatcher  # second pass too: every context list
+    recovery: AnchoredMatcher  # post-level markers, looked for in the whole post
     negators: frozenset[str]
     breakers: frozenset[str]
     first: frozenset[str]
@@ -169,13 +137,12 @@ class _Compiled:
 
 def _compile(grammar: GrammarFile, source: str) -> _Compiled:
     vocab = Vocab()
-    matcher = Matcher(vocab, validate=True)
-    recovery = Matcher(vocab, validate=True)
+    risk, context, recovery = (AnchoredMatcher(vocab, _STOPS) for _ in range(3))
+    supporting = Matcher(vocab, validate=True)
     compiler = _Compiler(grammar)
     problems: list[Problem] = []
-    groups: dict[tuple[str, frozenset[str]], dict[str, list[list[dict[str, Any]]]]] = {}
 
-    def add(key: str, patterns: Iterable[str], target: Matcher = matcher, risk: bool = False) -> None:
+    def add(key: str, patterns: Iterable[str], target: AnchoredMatcher | Matcher) -> None:
         compiled: dict[str, list[list[dict[str, Any]]]] = {}
         for text in patterns:
             first_only = text.startswith("@")
@@ -185,18 +152,17 @@ def _compile(grammar: GrammarFile, source: str) -> _Compiled:
                 problems.append(Problem(source, None, key, f"pattern {text!r}: {exc}"))
                 continue
             name = key + _FIRST_ONLY if first_only else key
-            if risk:
-                anchor = _anchor(pattern) or ("", frozenset())
-                groups.setdefault(anchor, {}).setdefault(name, []).append(pattern)
+            if isinstance(target, AnchoredMatcher):
+                target.add(name, pattern)
             else:
                 compiled.setdefault(name, []).append(pattern)
         for name, group in compiled.items():
-            target.add(name, group)
+            supporting.add(name, group)
 
     for key, patterns in grammar.patterns.items():
-        add(key, patterns, risk=True)
+        add(key, patterns, risk)
     for key, patterns in grammar.supporting.items():
-        add(_SUPPORTING + key, patterns)
+        add(_SUPPORTING + key, patterns, supporting)
     for key, patterns in (
         (_TIME, grammar.time_words),
         (_BENIGN, grammar.benign),
@@ -206,25 +172,20 @@ def _compile(grammar: GrammarFile, source: str) -> _Compiled:
         (_PRESENT, grammar.present),
         (_HYPOTHETICAL, grammar.hypothetical),
     ):
-        add(key, patterns)
-    add(_RECOVERY, grammar.recovery, target=recovery)
+        add(key, patterns, context)
+    add(_RECOVERY, grammar.recovery, recovery)
     if problems:
         raise RulebookError(problems)
 
     def lemmas(words: Iterable[str]) -> frozenset[str]:
         return frozenset(lemma for word in words for lemma in compiler.lemmas(word))
 
-    risk = []
-    for (attribute, words), named in groups.items():
-        anchored = Matcher(vocab, validate=True)
-        for name, group in named.items():
-            anchored.add(name, group)
-        risk.append(_Anchored(attribute, words, anchored))
     return _Compiled(
         vocab,
-        tuple(risk),
-        matcher,
-        recovery,
+        risk.build(),
+        supporting,
+        context.build(),
+        recovery.build(),
         lemmas(grammar.negation.cues),
         lemmas(grammar.negation.breakers),
         lemmas(grammar.person.first),
@@ -266,12 +227,16 @@ class CrisisGrammar:
         if not tokens.words:
             return []
         compiled = self._ready()
-        raw, selected = self._risk_matches(tokens, compiled)
+        post = PostDoc(compiled.vocab, tokens)
+        raw = compiled.risk.find(post)  # keys in the grammar's order: it decides ties between equal spans
         if not raw:
             return []  # no risk pattern matches anywhere: the context lists have nothing to qualify
-        for key, spans in _match(compiled.matcher, compiled.vocab, tokens, selected).items():
+        # Context is looked for beside the hits: their sentences and the neighbours (timing looks one sentence away).
+        near = {tokens.sentence[start] + d for spans in raw.values() for start, _ in spans for d in (-1, 0, 1)}
+        backing = post.match(compiled.supporting, post.runs(near)) if len(compiled.supporting) else {}
+        for key, spans in (*backing.items(), *compiled.context.find(post, near).items()):
             raw.setdefault(key, []).extend(spans)
-        recovery = len(compiled.recovery) > 0 and bool(_match(compiled.recovery, compiled.vocab, tokens, set(tokens.sentence)))
+        recovery = len(compiled.recovery) > 0 and bool(compiled.recovery.find(post, post.sentences))
         idioms = raw.pop(_IDIOM, [])
         past = raw.pop(_PAST, [])
         past_sentences = {tokens.sentence[s] for s, _ in past}
@@ -350,31 +315,6 @@ class CrisisGrammar:
                 return True
         return False
 
-    def _risk_matches(self, tokens: Tokens, compiled: _Compiled) -> tuple[dict[str, list[tuple[int, int]]], set[int]]:
-        """First pass: each anchored group runs only over the sentences that hold its anchor words.
-
-        Returns the risk matches and the sentences to search for context (those with a match and their
-        neighbours, since timing looks one sentence away).
-        """
-        by_lemma: dict[str, set[int]] = {}
-        by_form: dict[str, set[int]] = {}
-        for word, lemma, sentence in zip(tokens.words, tokens.lemmas, tokens.sentence, strict=True):
-            by_lemma.setdefault(lemma, set()).add(sentence)
-            by_form.setdefault(word, set()).add(sentence)
-        every = set(tokens.sentence)
-        raw: dict[str, list[tuple[int, int]]] = {}
-        for group in compiled.risk:
-            if not group.words:
-                sentences = every
-            else:
-                index = by_lemma if group.attribute == "LEMMA" else by_form
-                sentences = set().union(*(index.get(word, set()) for word in group.words))
-            if sentences:
-                for key, spans in _match(group.matcher, compiled.vocab, tokens, sentences).items():
-                    raw.setdefault(key, []).extend(spans)
-        near = {tokens.sentence[start] + d for spans in raw.values() for start, _ in spans for d in (-1, 0, 1)}
-        return raw, near
-
     def _names_author(self, tokens: Tokens, start: int, end: int) -> bool:
         clause = _clause_start(tokens, start)
         stop = end
@@ -407,31 +347,6 @@ class CrisisGrammar:
                 continue
             out.append(GrammarHit((Dimension.timing,), tokens.starts[start], tokens.ends[end - 1], start, end))
         return out
-
-
-def _match(matcher: Matcher, vocab: Vocab, tokens: Tokens, sentences: set[int]) -> dict[str, list[tuple[int, int]]]:
-    """Run ``matcher`` over the chosen sentences only; spans come back as indices into ``tokens``."""
-    words: list[str] = []
-    lemmas: list[str] = []
-    origin: list[int] = []
-    for i, sentence in enumerate(tokens.sentence):
-        if sentence not in sentences:
-            continue
-        if origin and origin[-1] != i - 1:  # a gap between searched sentences: keep them apart
-            words.append(BOUNDARY)
-            lemmas.append(BOUNDARY)
-            origin.append(-1)
-        words.append(tokens.words[i])
-        lemmas.append(tokens.lemmas[i])
-        origin.append(i)
-    raw: dict[str, list[tuple[int, int]]] = {}
-    if not words:
-        return raw
-    for match_id, start, end in matcher(Doc(vocab, words=words, lemmas=lemmas)):
-        first, last = origin[start], origin[end - 1]
-        if first >= 0 and last >= 0:
-            raw.setdefault(vocab.strings[match_id], []).append((first, last + 1))
-    return raw
 
 
 def _clause_start(tokens: Tokens, index: int) -> int:

@@ -3,7 +3,8 @@
 Short posts are hard for any detector ("I want to die" scores Dutch first), so a detector guess
 counts only when it is confident; otherwise English function words, then the request's locale,
 decide. ``candidates`` lists every plausible language, so the crisis grammars of all of them run:
-a wrong guess must never hide a crisis.
+a wrong guess must never hide a crisis. Text written wholly in a script only one detected language
+uses (Greek, Han, Devanagari, Bengali, Gurmukhi, Gujarati) is that language without asking lingua.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 import re2
 
-__all__ = ["LanguageDetector", "LanguageGuess"]
+__all__ = ["LanguageDetector", "LanguageGuess", "own_script_language"]
 
 # Languages the detector chooses between: every language with a crisis grammar, plus those most
 # used in UK and European communities, so "not supported" can be said truthfully.
@@ -25,6 +26,20 @@ _ENGLISH_FUNCTION_WORDS = frozenset(
     "you your she they we our what when how with my myself want feel".split()
 )
 _WORDS = re2.compile(r"[\pL']+")
+# Scripts written by exactly one language of ``_DETECTED``: text whose letters are all in one of them is that
+# language, and lingua says so with confidence 1.0 (tests/test_language_script.py checks it against lingua), so
+# the detector is not asked (it costs ~0.4 ms per short post). Latin, Cyrillic and Arabic are shared: asked.
+_OWN_SCRIPTS = {
+    language: re2.compile(rf"[^\pL]*\p{{{script}}}[\p{{{script}}}\PL]*")
+    for language, script in (
+        ("el", "Greek"),
+        ("zh", "Han"),
+        ("hi", "Devanagari"),
+        ("bn", "Bengali"),
+        ("pa", "Gurmukhi"),
+        ("gu", "Gujarati"),
+    )
+}
 _CONFIDENT = 0.5
 _CANDIDATE = 0.1
 
@@ -34,6 +49,13 @@ class LanguageGuess:
     language: str | None  # ISO 639-1; None when nothing could be told (emoji, numbers)
     confidence: float
     candidates: tuple[str, ...]  # every plausible language, best first
+
+
+def own_script_language(text: str) -> str | None:
+    """The language whose own script writes every letter of ``text`` (None for Latin, Cyrillic, Arabic, mixed)."""
+    if text.isascii():
+        return None
+    return next((language for language, pattern in _OWN_SCRIPTS.items() if pattern.fullmatch(text)), None)
 
 
 def _locale_language(locale: str | None) -> str | None:
@@ -48,6 +70,8 @@ class LanguageDetector:
 
     def __init__(self, languages: Iterable[str] = _DETECTED) -> None:
         self._codes = tuple(languages)
+        # A script is a language's own only among _DETECTED's languages; another set may share it (Hindi, Marathi).
+        self._own_scripts = set(self._codes) <= set(_DETECTED)
         self._lock = threading.Lock()
         self._detector: object | None = None
 
@@ -72,13 +96,18 @@ class LanguageDetector:
                 self._detector = self._build()
             return self._detector
 
+    def ranked(self, text: str) -> list[tuple[str, float]]:
+        """lingua's three likeliest languages with their confidence values."""
+        values = self._ensure().compute_language_confidence_values(text[:2000])  # type: ignore[attr-defined]
+        return [(v.language.iso_code_639_1.name.lower(), float(v.value)) for v in values[:3]]
+
     def detect(self, text: str, locale: str | None = None) -> LanguageGuess:
         words = _WORDS.findall(text.lower())
         hinted = _locale_language(locale)
         if not words:
             return LanguageGuess(hinted, 0.0, tuple(c for c in (hinted, "en") if c))
-        values = self._ensure().compute_language_confidence_values(text[:2000])  # type: ignore[attr-defined]
-        ranked = [(v.language.iso_code_639_1.name.lower(), float(v.value)) for v in values[:3]]
+        own = own_script_language(text[:2000]) if self._own_scripts else None
+        ranked = [(own, 1.0)] if own is not None and own in self._codes else self.ranked(text)
         english_share = sum(w.strip("'") in _ENGLISH_FUNCTION_WORDS for w in words) / len(words)
         best, confidence = ranked[0] if ranked else (None, 0.0)
         if english_share >= 0.2 and (confidence < 0.9 or best == "en"):
