@@ -574,6 +574,14 @@ def _classifier_and_pipeline(settings: Settings) -> tuple[Any, Any]:
     return pipeline.classifiers[0], pipeline
 
 
+def _rules_only_pipeline(settings: Settings) -> Any:
+    from moderation_service.bootstrap import build_crisis, build_pipeline
+
+    crisis = build_crisis(settings.rules.rules_dir, warm_in_background=False)
+    models = settings.models.model_copy(update={"classifiers": []})
+    return build_pipeline(_no_time_limit(settings).model_copy(update={"models": models}), crisis=crisis)
+
+
 @app.command("eval")
 def evaluate(
     data: Annotated[Path | None, typer.Argument(help="labelled CSV (omit with --suite)")] = None,
@@ -585,6 +593,12 @@ def evaluate(
         str | None, typer.Option(help="run a functional test suite from tests/suites/<name> (crisis or abuse); exit 1 if a CI gate fails")
     ] = None,
     suites_dir: Annotated[Path, typer.Option(help="folder of functional suites (for --functional)")] = Path("tests/suites"),
+    rules_only: Annotated[
+        bool,
+        typer.Option(
+            help="--functional with the rulebook and crisis grammars alone (no model): what the models add, or a rules change on its own"
+        ),
+    ] = False,
     crisis_dev: Annotated[bool, typer.Option(help="the crisis gates on the crisis corpus's dev split (grammars + heads)")] = False,
     abuse_dev: Annotated[
         bool, typer.Option(help="the abuse heads on their dev split (PR point of each rulebook threshold) and on the abuse dev corpus")
@@ -603,7 +617,7 @@ def evaluate(
     elif functional is None and not crisis_dev and not abuse_dev:
         raise CliError("give a labelled CSV file, or --suite, --functional NAME, --crisis-dev or --abuse-dev")
     if functional is not None:
-        _run_functional(functional, suites_dir, out_dir)
+        _run_functional(functional, suites_dir, out_dir, rules_only)
         return
     if abuse_dev:
         _run_abuse_dev(datasets, out_dir)
@@ -682,8 +696,8 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1%}"
 
 
-def _run_functional(name: str, suites_dir: Path, out_dir: Path) -> None:
-    """Every case through the full pipeline (rules, crisis grammars, models); a table per functionality."""
+def _run_functional(name: str, suites_dir: Path, out_dir: Path, rules_only: bool = False) -> None:
+    """Every case through the full pipeline (rules, crisis grammars, models unless ``rules_only``); a table per functionality."""
     from moderation_service.training.functional import run_suite, save_report
 
     folder = suites_dir / name
@@ -691,7 +705,7 @@ def _run_functional(name: str, suites_dir: Path, out_dir: Path) -> None:
         known = sorted(p.name for p in suites_dir.iterdir() if p.is_dir()) if suites_dir.is_dir() else []
         err.print(f"no functional suite {name!r} in {suites_dir}/ (known: {', '.join(known) or 'none'})", markup=False)
         raise typer.Exit(2)
-    _, pipeline = _classifier_and_pipeline(load_settings())
+    pipeline = _rules_only_pipeline(load_settings()) if rules_only else _classifier_and_pipeline(load_settings())[1]
     try:
         report, _ = run_suite(name, folder, pipeline, lambda func: err.print(f"  {func}", highlight=False))
     except RulebookError as exc:

@@ -112,21 +112,21 @@ GATES: dict[str, tuple[Gate, ...]] = {
             "imminent cases escalated urgently (withheld until a person has seen them)",
             lambda os: _count(os, _expects("imminent"), lambda o: o.decision.distress_level is DistressLevel.imminent),
             minimum=0.95,
-            ci_minimum=0.74,  # 75.9 % (grammar fixes, heads corroborated by text only)
+            ci_minimum=0.77,  # 77.8 % (heads 1.2.0; was 75.0 %)
         ),
         Gate(
             "risk_escalation_recall",
             "high and imminent cases escalated to a moderator",
             lambda os: _count(os, _expects("high", "imminent"), lambda o: _escalated(o.decision)),
             minimum=0.95,
-            ci_minimum=0.80,  # 81.7 %
+            ci_minimum=0.82,  # 82.6 % (heads 1.2.0; was 81.7 %)
         ),
         Gate(
             "false_escalations",
             "cases expecting none or low that were escalated",
             lambda os: _count(os, _expects("none", "low"), lambda o: _escalated(o.decision)),
             maximum=0.05,
-            ci_maximum=0.27,  # 25.4 %
+            ci_maximum=0.22,  # 20.4 % (heads 1.2.0; was 22.2 %)
         ),
     ),
     "abuse": (
@@ -135,14 +135,14 @@ GATES: dict[str, tuple[Gate, ...]] = {
             "abusive cases held or escalated",
             lambda os: _count(os, _expects("hold", "escalate"), lambda o: o.decision.action is not Action.allow),
             minimum=0.90,
-            ci_minimum=0.62,  # 62.8 % with the issue #10 rules (was 38.3 %)
+            ci_minimum=0.62,  # 62.4 % (heads 1.2.0; 62.8 % before; 38.3 % before the issue #10 rules)
         ),
         Gate(
             "false_holds",
             "must-allow cases held or escalated",
             lambda os: _count(os, _expects("allow"), lambda o: o.decision.action is not Action.allow),
             maximum=0.10,
-            ci_maximum=0.10,  # 9.2 % with the issue #10 rules (was 12.1 %)
+            ci_maximum=0.10,  # 9.2 % (heads 1.2.0; 9.5 % before; 12.1 % before the issue #10 rules)
         ),
     ),
 }
