@@ -296,6 +296,7 @@ def test_every_readme_command(stack: Stack, workdir: Path) -> None:
         "moderation-service eval --functional crisis",
         "moderation-service eval --functional crisis --out eval-results",
         "moderation-service eval --functional abuse --out eval-results",
+        "moderation-service eval --functional crisis --rules-only --out eval-results",
     ):
         words = command.split()
         help_text = cli(workdir, " ".join([*words[:2], "--help"]) if words[1] != "eval" else "moderation-service eval --help", stack)
