@@ -564,22 +564,19 @@ def _no_time_limit(settings: Settings) -> Settings:
     return settings.model_copy(update={"pipeline": settings.pipeline.model_copy(update={"classifier_timeout_s": None})})
 
 
-def _classifier_and_pipeline(settings: Settings) -> tuple[Any, Any]:
+def _offline_pipeline(settings: Settings, classifiers: list[str]) -> Any:
+    """A pipeline for evaluation runs: no time limit, these classifiers (none: rulebook and grammars alone)."""
     from moderation_service.bootstrap import build_crisis, build_pipeline
 
-    models = settings.models.model_copy(update={"classifiers": settings.models.classifiers or ["embedded"]})
+    models = settings.models.model_copy(update={"classifiers": classifiers})
     # Grammars compiled now: a background warm-up still running in native code when a short run exits aborts the process.
     crisis = build_crisis(settings.rules.rules_dir, warm_in_background=False)
-    pipeline = build_pipeline(_no_time_limit(settings).model_copy(update={"models": models}), crisis=crisis)
-    return pipeline.classifiers[0], pipeline
-
-
-def _rules_only_pipeline(settings: Settings) -> Any:
-    from moderation_service.bootstrap import build_crisis, build_pipeline
-
-    crisis = build_crisis(settings.rules.rules_dir, warm_in_background=False)
-    models = settings.models.model_copy(update={"classifiers": []})
     return build_pipeline(_no_time_limit(settings).model_copy(update={"models": models}), crisis=crisis)
+
+
+def _classifier_and_pipeline(settings: Settings) -> tuple[Any, Any]:
+    pipeline = _offline_pipeline(settings, settings.models.classifiers or ["embedded"])
+    return pipeline.classifiers[0], pipeline
 
 
 @app.command("eval")
@@ -705,7 +702,8 @@ def _run_functional(name: str, suites_dir: Path, out_dir: Path, rules_only: bool
         known = sorted(p.name for p in suites_dir.iterdir() if p.is_dir()) if suites_dir.is_dir() else []
         err.print(f"no functional suite {name!r} in {suites_dir}/ (known: {', '.join(known) or 'none'})", markup=False)
         raise typer.Exit(2)
-    pipeline = _rules_only_pipeline(load_settings()) if rules_only else _classifier_and_pipeline(load_settings())[1]
+    settings = load_settings()
+    pipeline = _offline_pipeline(settings, [] if rules_only else settings.models.classifiers or ["embedded"])
     try:
         report, _ = run_suite(name, folder, pipeline, lambda func: err.print(f"  {func}", highlight=False))
     except RulebookError as exc:

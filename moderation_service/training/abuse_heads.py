@@ -34,7 +34,7 @@ from moderation_service.core.classifiers.pooled_heads import PooledHeads
 from moderation_service.training.calibration import fit_platt
 from moderation_service.training.datasets import read_rows, sha256_of
 from moderation_service.training.metrics import binary_metrics
-from moderation_service.training.risk_heads import HeadsConfig, _layers, _negatives, _no_risk_word, fit_on_encoder, progress_to_stderr
+from moderation_service.training.risk_heads import HeadsConfig, _negatives, _no_risk_word, fit_on_encoder, progress_to_stderr
 
 __all__ = [
     "CORPUS_LABELS",
@@ -243,22 +243,11 @@ def train_abuse_heads(cfg: HeadsConfig, progress: Callable[[str], None] = progre
     if not any(label in p.labels for p in split.train for label in ABUSE_LABELS):
         raise ValueError(f"{cfg.corpus_dir}: no training line carries commercial, insult or identity_hate")
     fitted = fit_on_encoder(cfg, ([p.text for p in split.train], _targets(split.train)), [p.text for p in split.dev], progress)
-    model, dev_vectors, dev_logits = fitted.model, fitted.dev_vectors, fitted.dev_logits
+    dev_vectors, dev_logits = fitted.dev_vectors, fitted.dev_logits
     dev_targets = _targets(split.dev)
     calibration = [fit_platt(dev_logits[:, col], dev_targets[:, col]) for col in range(len(ABUSE_LABELS))]
-    hidden_weights, hidden_bias, weights, bias = _layers(model)
-    heads = PooledHeads(
-        version=cfg.version,
-        labels=ABUSE_LABELS,
-        weights=weights,
-        bias=bias,
-        hidden_weights=hidden_weights,
-        hidden_bias=hidden_bias,
-        calibration_a=np.array([c["a"] for c in calibration], dtype=np.float32),
-        calibration_b=np.array([c["b"] for c in calibration], dtype=np.float32),
-        operating_points={},
-        supporting_points={},
-    ).half_hidden()  # stored as float16 (models/ has a size budget): curves and hold points use exactly that
+    # Stored as float16 (models/ has a size budget): curves and hold points use exactly that.
+    heads = fitted.heads(cfg.version, ABUSE_LABELS, calibration, {}, {}).half_hidden()
     probs = post_probabilities(heads, dev_vectors)  # the run-time maths on the file's own numbers
     health = np.array([p.source == "medical_qa_forums" for p in split.dev])
     curves, metrics, points = {}, {}, {}

@@ -27,7 +27,8 @@ import re2
 import torch
 
 from moderation_service.core.classifiers.embedded import EmbeddedClassifier
-from moderation_service.core.classifiers.risk_heads import FILE_NAME, RiskHeads
+from moderation_service.core.classifiers.pooled_heads import PooledHeads
+from moderation_service.core.classifiers.risk_heads import FILE_NAME
 from moderation_service.core.crisis.dimensions import HEAD_LABELS, LEVEL_HEADS, RISK_PREFIX, Dimension
 from moderation_service.core.decision import DISTRESS_ORDER, Action, DistressLevel
 from moderation_service.core.pipeline import Pipeline, Post
@@ -63,7 +64,8 @@ DEFAULT_SUPPORTING_PRECISION = 0.6
 # The share of dev negatives a head may flag on its own. A moderator's queue fills at this rate times the
 # forum's volume, whatever the prevalence: dev is 25-45 % risk, a forum well under 1 %, so a dev precision
 # target alone lets through a rate of false escalations nobody would accept on real traffic. Negatives
-# are the posts below the level a head stands for (for a dimension head: posts with no risk at all).
+# are the posts below the level a head stands for (for a dimension head: posts with no risk) that the
+# head is not meant to flag (a low-mood post is no negative for the hopelessness head).
 MAX_ALONE_FPR = {"level.imminent": 0.005}
 DEFAULT_MAX_ALONE_FPR = 0.01
 
@@ -259,7 +261,7 @@ def _heads_module(dim: int, labels: int, cfg: HeadsConfig) -> torch.nn.Sequentia
 
 
 def _layers(model: torch.nn.Sequential) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray, np.ndarray]:
-    """(hidden weights, hidden bias, output weights, output bias) as the run-time RiskHeads holds them."""
+    """(hidden weights, hidden bias, output weights, output bias) as the run-time PooledHeads holds them."""
     linears = [_numpy(m.weight).T for m in model if isinstance(m, torch.nn.Linear)]
     biases = [_numpy(m.bias) for m in model if isinstance(m, torch.nn.Linear)]
     if len(linears) == 1:
@@ -272,10 +274,14 @@ def _numpy(tensor: torch.Tensor) -> np.ndarray:
     return out
 
 
+# The thresholds operating points are chosen from (steps of 0.01).
+_GRID = np.linspace(0.05, 0.99, 95)
+
+
 def operating_point(labels: np.ndarray, probs: np.ndarray, precision: float) -> tuple[float, bool]:
     """The lowest threshold whose dev precision reaches the target (most recall); else the best-F1 one."""
     best_f1, best_t = -1.0, 0.5
-    for t in np.linspace(0.05, 0.99, 95):
+    for t in _GRID:
         predicted = probs >= t
         tp = float((predicted & (labels == 1)).sum())
         if predicted.sum() and tp / predicted.sum() >= precision:
@@ -288,7 +294,7 @@ def operating_point(labels: np.ndarray, probs: np.ndarray, precision: float) -> 
 
 def false_positive_point(negative_probs: np.ndarray, budget: float) -> float:
     """The lowest threshold (the operating-point grid) flagging at most ``budget`` of the negatives."""
-    for t in np.linspace(0.05, 0.99, 95):
+    for t in _GRID:
         if float((negative_probs >= t).mean()) <= budget:
             return round(float(t), 3)
     return 0.99
@@ -312,6 +318,29 @@ class FittedHeads:
     model: torch.nn.Sequential
     dev_vectors: list[np.ndarray]
     dev_logits: np.ndarray
+
+    def heads(
+        self,
+        version: str,
+        labels: tuple[str, ...],
+        calibration: list[dict[str, float]],
+        points: dict[str, float],
+        supporting: dict[str, float],
+    ) -> PooledHeads:
+        """The fitted layers as run-time heads, with Platt calibration (``fit_platt`` results, one per label) and thresholds."""
+        hidden_weights, hidden_bias, weights, bias = _layers(self.model)
+        return PooledHeads(
+            version=version,
+            labels=labels,
+            weights=weights,
+            bias=bias,
+            hidden_weights=hidden_weights,
+            hidden_bias=hidden_bias,
+            calibration_a=np.array([c["a"] for c in calibration], dtype=np.float32),
+            calibration_b=np.array([c["b"] for c in calibration], dtype=np.float32),
+            operating_points=points,
+            supporting_points=supporting,
+        )
 
 
 def fit_on_encoder(
@@ -338,37 +367,26 @@ def train_risk_heads(cfg: HeadsConfig, progress: Callable[[str], None] = progres
     fitted = fit_on_encoder(cfg, ([p.text for p in split.train], _targets(split.train)), [p.text for p in split.dev], progress)
     dev_logits = fitted.dev_logits
     dev_targets = _targets(split.dev)
-    calibration_a, calibration_b, points, supporting, metrics = [], [], {}, {}, {}
+    calibration: list[dict[str, float]] = []
+    points: dict[str, float] = {}
+    supporting: dict[str, float] = {}
+    metrics: dict[str, dict[str, object]] = {}
     for col, label in enumerate(LABELS):
         platt = fit_platt(dev_logits[:, col], dev_targets[:, col])
-        calibration_a.append(platt["a"])
-        calibration_b.append(platt["b"])
+        calibration.append(platt)
         probs = 1.0 / (1.0 + np.exp(-(platt["a"] * dev_logits[:, col] + platt["b"])))
         precise, met = operating_point(dev_targets[:, col], probs, PRECISION_TARGET.get(label, DEFAULT_PRECISION))
-        budget = MAX_ALONE_FPR.get(label, DEFAULT_MAX_ALONE_FPR)
-        threshold = max(precise, false_positive_point(probs[_negatives_for(label, split.dev)], budget))
+        negatives = probs[_negatives_for(label, split.dev)]
+        threshold = max(precise, false_positive_point(negatives, MAX_ALONE_FPR.get(label, DEFAULT_MAX_ALONE_FPR)))
         points[label] = threshold
         lower = operating_point(dev_targets[:, col], probs, SUPPORTING_PRECISION.get(label, DEFAULT_SUPPORTING_PRECISION))[0]
         supporting[label] = min(threshold, lower)
-        negatives = probs[_negatives_for(label, split.dev)]
         metrics[label] = {
             **binary_metrics(dev_targets[:, col], probs, threshold),
             "false_positive_rate": round(float((negatives >= threshold).mean()), 4),
             "precision_target_met": met,
         }
-    hidden_weights, hidden_bias, weights, bias = _layers(fitted.model)
-    heads = RiskHeads(
-        version=cfg.version,
-        labels=LABELS,
-        weights=weights,
-        bias=bias,
-        hidden_weights=hidden_weights,
-        hidden_bias=hidden_bias,
-        calibration_a=np.array(calibration_a, dtype=np.float32),
-        calibration_b=np.array(calibration_b, dtype=np.float32),
-        operating_points=points,
-        supporting_points=supporting,
-    )
+    heads = fitted.heads(cfg.version, LABELS, calibration, points, supporting)
     meta: dict[str, object] = {
         "encoder": fitted.encoder,
         "architecture": {
