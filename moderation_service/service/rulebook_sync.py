@@ -56,8 +56,8 @@ def follow(services: Services) -> bool:
     with state.lock:
         if published == state.published:
             return False
-        state.published = published
         if live_version(services) == published:
+            state.published = published
             return False
         try:
             services.pipeline.rulebooks.reload()
@@ -67,6 +67,10 @@ def follow(services: Services) -> bool:
                 extra={"problems": [str(p) for p in exc.problems]},
             )
             return False
+        finally:
+            # Marked seen only once the reload is over: a queue job that checks meanwhile must wait on
+            # the lock, not judge with the rules this thread is still replacing.
+            state.published = published
         mine = live_version(services)
         if mine == published:
             log.info("rulebooks reloaded to the published version", extra={"versions": {"published": published}})
