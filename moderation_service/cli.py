@@ -474,6 +474,8 @@ def train(
     crisis_corpus: Annotated[Path | None, typer.Option(help="also learn the crisis risk dimensions from this corpus folder")] = None,
     max_per_source: Annotated[int, typer.Option(help="cap on examples per dataset")] = 15000,
     learning_rate: Annotated[float, typer.Option(help="encoder learning rate")] = 6e-5,
+    social_oversample: Annotated[int, typer.Option(help="extra weight of the crisis corpus's short social posts and farewells")] = 1,
+    grateful_negatives: Annotated[int, typer.Option(help="grateful everyday comments taught as no-risk to the crisis objective")] = 0,
     version: Annotated[str, typer.Option(help="version written into model.json")] = "1.1.0",
 ) -> None:
     """Fine-tune the embedded classifier (CPU, seeded) and write weights + model.json with data hashes."""
@@ -494,6 +496,8 @@ def train(
         version=version,
         init_weights=None if init_from is None else init_from / "weights.safetensors",
         crisis_corpus=crisis_corpus,
+        social_oversample=social_oversample,
+        grateful_negatives=grateful_negatives,
     )
     meta = run_training(config)
     sys.stdout.write(json.dumps(meta["dev_metrics"], indent=1) + "\n")

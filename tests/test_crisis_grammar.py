@@ -114,6 +114,18 @@ def test_a_present_cue_inside_a_past_one_is_that_past(detector: CrisisDetector) 
     assert level(detector, relapse) is DistressLevel.imminent
 
 
+def test_the_hits_own_clause_decides_between_past_and_present(detector: CrisisDetector) -> None:
+    """A sentence that says "now" elsewhere does not make a clause about age 20 current; one that says "again" does."""
+    told_from_now = "i tried to kill myself when i was 20 after the diagnosis, and im 31 now with my own flat"
+    assert level(detector, told_from_now) in (DistressLevel.none, DistressLevel.low)
+    again_now = "i tried to kill myself when i was 20, and now i want to kill myself again"
+    assert level(detector, again_now) is DistressLevel.high
+    diagnosed = "I had suicidal thoughts when my MS was diagnosed and my GP was brilliant"
+    assert level(detector, diagnosed) in (DistressLevel.none, DistressLevel.low)
+    since_diagnosis = "Ever since my MS was diagnosed I have suicidal thoughts every day"
+    assert level(detector, since_diagnosis) is DistressLevel.high
+
+
 @pytest.mark.parametrize(
     "text",
     [

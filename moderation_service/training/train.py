@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import re2
 import torch
 from tokenizers import Tokenizer
 
@@ -35,7 +36,7 @@ from moderation_service.core.classifiers.minilm_model import (
 )
 from moderation_service.core.decision import DistressLevel
 from moderation_service.training.calibration import fit_platt
-from moderation_service.training.datasets import CATEGORIES, Example, LoadedData, load_training_data, sha256_of
+from moderation_service.training.datasets import CATEGORIES, Example, LoadedData, load_training_data, read_rows, sha256_of
 from moderation_service.training.metrics import binary_metrics
 from moderation_service.training.risk_heads import LABELS as RISK_LABELS
 from moderation_service.training.risk_heads import HeadsConfig, build_split, head_target
@@ -62,6 +63,12 @@ class TrainConfig:
     init_weights: Path | None = None  # continue from this artefact's weights.safetensors
     crisis_corpus: Path | None = None  # adds the crisis corpus and the auxiliary risk-dimension head
     crisis_oversample: int = 2
+    # Extra weight for the corpus's short social posts and their risky look-alikes: without it the crisis
+    # objective learns "short, grateful, signing off" as a farewell (encoder 1.4.0 did).
+    social_oversample: int = 1
+    # Short grateful or caring everyday comments (GoEmotions train, Apache-2.0) taught as "no risk" to the
+    # crisis objective: on a forum they are common, and a farewell shares their words.
+    grateful_negatives: int = 0
 
 
 def _tokenizer(max_length: int) -> Tokenizer:
@@ -126,8 +133,41 @@ def _crisis_examples(cfg: TrainConfig, tok: Tokenizer, data: LoadedData) -> list
         labels["suicide_risk"] = int(level in (DistressLevel.high, DistressLevel.imminent))
         if level is not DistressLevel.none:
             labels["distress"] = 1
-        examples += [Example(post.text, labels, f"crisis:{post.source}")] * cfg.crisis_oversample
+        weight = cfg.crisis_oversample * (cfg.social_oversample if post.kind in SOCIAL_KINDS else 1)
+        examples += [Example(post.text, labels, f"crisis:{post.source}")] * weight
+    if cfg.grateful_negatives:
+        examples += _grateful_negatives(cfg, {post.text for post in split.dev}, data)
     return examples
+
+
+SOCIAL_KINDS = frozenset({"forum_social", "everyday_signoff", "farewell_risk", "social_risk"})
+_GRATEFUL = ("gratitude", "caring", "love")
+_DISTRESSED = ("sadness", "grief", "fear", "nervousness", "remorse", "disappointment")
+# Words that would make a grateful comment ambiguous as a negative (a farewell, a method, a death).
+_GRIM = re2.compile(
+    r"(?i)\b(die|died|dying|dead|death|kill\w*|suicid\w*|alive|end it|harm|hurt|cut|cutting|pills?|tablets?|overdose|od|note|"
+    r"letter|hopeless|burden|worthless|jump|bridge|rope|disappear|life|forever|last|final|anymore|any more)\b"
+)
+
+
+def _grateful_negatives(cfg: TrainConfig, exclude: set[str], data: LoadedData) -> list[Example]:
+    """A seeded sample of grateful comments with no distress emotion and no grim word, as "no risk" posts.
+
+    Texts in the crisis dev split are excluded so the dev gates stay unseen.
+    """
+    path = cfg.datasets_dir / "goemotions" / "train.csv"
+    data.files["goemotions/train.csv"] = sha256_of(path)
+    texts = [
+        row["text"]
+        for row in read_rows(path)
+        if any(row[e] == "1" for e in _GRATEFUL)
+        and not any(row[e] == "1" for e in _DISTRESSED)
+        and not _GRIM.search(row["text"])
+        and row["text"] not in exclude
+    ]
+    chosen = random.Random(f"{cfg.seed}:grateful").sample(texts, min(cfg.grateful_negatives, len(texts)))
+    labels = dict.fromkeys(RISK_LABELS, 0) | {"suicide_risk": 0}
+    return [Example(text, labels, "crisis:grateful_comment") for text in chosen]
 
 
 def _cap_and_oversample(examples: list[Example], cfg: TrainConfig, rng: random.Random) -> list[Example]:

@@ -263,6 +263,8 @@ class CrisisGrammar:
             for start, end in _longest(spans):
                 if self._cancelled(tokens, start, end, dimensions, idioms, past_sentences, hypothetical, quoted):
                     continue
+                if _past_clause(tokens, start, end, past, present):
+                    continue
                 if first_only and not self._names_author(tokens, start, end):
                     continue
                 if tokens.sentence[start] in benign_sentences and set(dimensions) <= _CONTEXTUAL:
@@ -347,6 +349,27 @@ class CrisisGrammar:
                 continue
             out.append(GrammarHit((Dimension.timing,), tokens.starts[start], tokens.ends[end - 1], start, end))
         return out
+
+
+def _past_clause(tokens: Tokens, start: int, end: int, past: list[tuple[int, int]], present: list[tuple[int, int]]) -> bool:
+    """A hit whose own clause names the past and nothing current is past, whatever the rest of its sentence says.
+
+    "I tried to kill myself when I was 20, and I'm 31 now": the sentence says "now", the hit's clause
+    does not. A present cue in the hit's clause ("I tried again last night") keeps it current.
+    """
+    first, last = _clause_start(tokens, start), _clause_end(tokens, end)
+
+    def inside(spans: list[tuple[int, int]]) -> bool:
+        return any(first <= s and e <= last for s, e in spans)
+
+    return inside(past) and not inside(present)
+
+
+def _clause_end(tokens: Tokens, index: int) -> int:
+    i = index
+    while i < len(tokens) and tokens.words[i] not in CLAUSE_BREAKS:
+        i += 1
+    return i
 
 
 def _clause_start(tokens: Tokens, index: int) -> int:
