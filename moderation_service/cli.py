@@ -474,7 +474,7 @@ def train(
     crisis_corpus: Annotated[Path | None, typer.Option(help="also learn the crisis risk dimensions from this corpus folder")] = None,
     max_per_source: Annotated[int, typer.Option(help="cap on examples per dataset")] = 15000,
     learning_rate: Annotated[float, typer.Option(help="encoder learning rate")] = 6e-5,
-    social_oversample: Annotated[int, typer.Option(help="extra weight of the crisis corpus's short social posts and farewells")] = 1,
+    social_oversample: Annotated[int, typer.Option(help="extra weight of the crisis corpus's short social posts (safe ones)")] = 1,
     grateful_negatives: Annotated[int, typer.Option(help="grateful everyday comments taught as no-risk to the crisis objective")] = 0,
     version: Annotated[str, typer.Option(help="version written into model.json")] = "1.1.0",
 ) -> None:

@@ -63,8 +63,8 @@ class TrainConfig:
     init_weights: Path | None = None  # continue from this artefact's weights.safetensors
     crisis_corpus: Path | None = None  # adds the crisis corpus and the auxiliary risk-dimension head
     crisis_oversample: int = 2
-    # Extra weight for the corpus's short social posts and their risky look-alikes: without it the crisis
-    # objective learns "short, grateful, signing off" as a farewell (encoder 1.4.0 did).
+    # Extra weight for the corpus's short social posts (not their risky look-alikes: weighting both, as
+    # 1.5.0 did, left "short, grateful, signing off" read as a farewell, as in 1.4.0).
     social_oversample: int = 1
     # Short grateful or caring everyday comments (GoEmotions train, Apache-2.0) taught as "no risk" to the
     # crisis objective: on a forum they are common, and a farewell shares their words.
@@ -140,7 +140,7 @@ def _crisis_examples(cfg: TrainConfig, tok: Tokenizer, data: LoadedData) -> list
     return examples
 
 
-SOCIAL_KINDS = frozenset({"forum_social", "everyday_signoff", "farewell_risk", "social_risk"})
+SOCIAL_KINDS = frozenset({"forum_social", "everyday_signoff"})
 _GRATEFUL = ("gratitude", "caring", "love")
 _DISTRESSED = ("sadness", "grief", "fear", "nervousness", "remorse", "disappointment")
 # Words that would make a grateful comment ambiguous as a negative (a farewell, a method, a death).
