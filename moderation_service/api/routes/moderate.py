@@ -21,7 +21,7 @@ from moderation_service.api.routing import v1_router
 from moderation_service.api.schemas import BatchRequest, BatchResponse, ModerateRequest, ModerationResult
 from moderation_service.api.state import services_of
 from moderation_service.service import Action
-from moderation_service.service.in_time import after_answer, answer_by, moderate_in_time_async
+from moderation_service.service.in_time import answer_by, finish_in_background, moderate_in_time_async, record_now
 from moderation_service.service.moderate import Judged, check_batch, moderate_now_async
 from moderation_service.service.scope import require_communities
 from moderation_service.store import Scope
@@ -53,8 +53,9 @@ async def _judge(
         return [_result(j, pid) for j, pid in zip(judged, post_ids, strict=True)]
     require_communities(services, scope, items)
     results = await moderate_in_time_async(services, items, answer_by(time.monotonic(), deadline_ms))
-    if any(r.decision_id is not None for r in results):  # nothing to record: no background task (and no thread for it)
-        tasks.add_task(after_answer, services, results, post_ids, tenant=scope.tenant)
+    finish_in_background(services, results, post_ids, tenant=scope.tenant)  # callbacks only: no I/O, no thread
+    if any(r.decision_id is not None and r.decision.action is Action.escalate for r in results):
+        tasks.add_task(record_now, services, results, post_ids, tenant=scope.tenant)  # a Redis write: a thread, after the answer
     return [
         ModerationResult(
             **dict(r.decision), post_id=pid, decision_id=r.decision_id if r.decision.action is Action.escalate else None
