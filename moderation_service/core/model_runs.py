@@ -50,6 +50,22 @@ def runners_for(threads: int, model_threads: int = 1) -> int:
     return max(1, min(threads, (os.cpu_count() or 1) // max(1, model_threads)))
 
 
+def _lower_priority(nice: int) -> None:
+    """Schedule the calling thread ``nice`` steps below its process (Linux: a thread is a task with its own nice).
+
+    A model run is CPU bound and can wait; the thread that answers requests cannot. At the same priority
+    the runners take the CPU from the event loop under load, and answers that need no model (partial
+    ones) queue behind model work they never asked for. Elsewhere this does nothing.
+    """
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+    except OSError:  # not allowed, or threads share one priority on this system: the runners still work
+        pass
+
+
 class QueueClosedError(RuntimeError):
     """The process is stopping: no new model calls are taken."""
 
@@ -72,9 +88,10 @@ _IDLE = _Call(Future(), 0, lambda: None)  # ``_next``: nothing to run now, only 
 class RunQueue:
     """Model calls run in arrival order by ``runners`` threads; thread-safe, started on the first call."""
 
-    def __init__(self, runners: int, limit_units: int, name: str = "model-runner") -> None:
+    def __init__(self, runners: int, limit_units: int, name: str = "model-runner", nice: int = 0) -> None:
         self.runners = max(1, runners)
         self.limit_units = limit_units
+        self.nice = nice
         self._name = name
         self._cond = threading.Condition()
         self._waiting: deque[_Call] = deque()
@@ -203,6 +220,7 @@ class RunQueue:
             return call, expired
 
     def _run(self) -> None:
+        _lower_priority(self.nice)
         while True:
             call, expired = self._next()
             for late in expired:  # outside the lock: failing a future runs its callbacks

@@ -22,7 +22,6 @@ import hashlib
 import hmac
 import json
 import logging
-import time
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -31,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.background import BackgroundTask
 
 from moderation_service.api.problems import problem
-from moderation_service.api.state import services_of
+from moderation_service.api.state import arrived, services_of
 from moderation_service.errors import InputError
 from moderation_service.service import Action, Decision, PostIn, Services, html_to_text
 from moderation_service.service.in_time import InTime, answer_by, finish_in_background, moderate_in_time_async, record_now
@@ -128,7 +127,7 @@ async def _judge(services: Services, payload: ExternalModerationRequest, started
 
 @router.post("/integrations/coral/moderation-phase")
 async def moderation_phase(request: Request) -> Response:
-    started = time.monotonic()
+    started = arrived(request)
     services = services_of(request)
     coral = services.coral
     raw = await request.body()

@@ -10,7 +10,6 @@ waits for the model, and is shed with 503 + ``Retry-After`` while the model queu
 
 from __future__ import annotations
 
-import time
 from typing import Annotated
 
 from fastapi import BackgroundTasks, Header, Request, Response
@@ -19,7 +18,7 @@ from pydantic import BaseModel
 from moderation_service.api.auth import ModerateKey, scope_of
 from moderation_service.api.routing import v1_router
 from moderation_service.api.schemas import BatchRequest, BatchResponse, ModerateRequest, ModerationResult
-from moderation_service.api.state import services_of
+from moderation_service.api.state import arrived, services_of
 from moderation_service.service import Action
 from moderation_service.service.in_time import answer_by, finish_in_background, moderate_in_time_async, record_now
 from moderation_service.service.moderate import Judged, check_batch, moderate_now_async
@@ -52,7 +51,7 @@ async def _judge(
         judged = await moderate_now_async(services, items, post_ids, scope)
         return [_result(j, pid) for j, pid in zip(judged, post_ids, strict=True)]
     require_communities(services, scope, items)
-    results = await moderate_in_time_async(services, items, answer_by(time.monotonic(), deadline_ms))
+    results = await moderate_in_time_async(services, items, answer_by(arrived(request), deadline_ms))
     finish_in_background(services, results, post_ids, tenant=scope.tenant)  # callbacks only: no I/O, no thread
     if any(r.decision_id is not None and r.decision.action is Action.escalate for r in results):
         tasks.add_task(record_now, services, results, post_ids, tenant=scope.tenant)  # a Redis write: a thread, after the answer
