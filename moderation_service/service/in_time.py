@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import logging
 import secrets
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from moderation_service.core.decision import SEVERITY, Action, Decision, Priorit
 from moderation_service.core.model_runs import ShedError
 from moderation_service.core.pipeline import Answer, safe_without_model
 from moderation_service.core.post import PostIn
+from moderation_service.errors import OverloadedError
 from moderation_service.service.escalate import record_escalation
 from moderation_service.service.moderate import count_decision
 from moderation_service.service.parts import Services
@@ -39,6 +41,7 @@ __all__ = [
     "finish_in_background",
     "finish_late",
     "record_now",
+    "require_time_left",
     "shed_late",
     "moderate_in_time",
     "moderate_in_time_async",
@@ -53,6 +56,13 @@ HEADROOM = 0.75  # aim to answer inside 75 % of the caller's budget: the rest is
 def answer_by(started: float, budget_ms: float) -> float:
     """The ``time.monotonic()`` by which the service answers a request that began at ``started``."""
     return started + budget_ms / 1000 * HEADROOM
+
+
+def require_time_left(started: float, budget_ms: float) -> None:
+    """OverloadedError (503 + Retry-After) for a request that waited in the server past its caller's whole budget
+    before it could be judged: any answer is late, so shed it at once rather than spend the CPU the others need."""
+    if time.monotonic() >= started + budget_ms / 1000:
+        raise OverloadedError("the request waited past its time budget before it could be judged")
 
 
 @dataclass(frozen=True)
