@@ -20,7 +20,13 @@ Steps:
 
 Foreign load (CPU used by other processes on the machine during each step: /proc/stat minus the
 server's and the generator's own CPU) is recorded with every step. ``BENCH_SHORT=1``: a smoke run
-of about a minute with short steps.
+of about a minute with short steps. ``BENCH_ONLY=overload``: step 3 alone, at 2x the sustained rate of
+the last full run (``BENCH_OVERLOAD_RATE`` sets the rate), written as ``api_open_loop_overload.*``.
+
+The generator never sends a request on a pooled connection that the server may already have closed
+for being idle (uvicorn's keep-alive timeout, 5 s), and sends it again on a new connection when a
+pooled one turns out closed (``resent_after_keep_alive_close``): the 16 ``IncompleteReadError`` of an
+earlier run were the generator's own, not the server's. An error on a new connection is the server's.
 """
 
 from __future__ import annotations
@@ -85,6 +91,7 @@ class Generator:
     idle: list[Conn] = field(default_factory=list)
     opened: int = 0
     resent: int = 0  # requests sent again on a new connection after a pooled one turned out closed
+    retired: int = 0  # pooled connections closed unused: idle near the server's keep-alive timeout, or closed by it
 
     async def _conn(self, fresh: bool = False) -> tuple[Conn, bool]:
         """A pooled connection (unless ``fresh``) the server cannot have closed yet, else a new one; and whether it was pooled.
@@ -98,6 +105,7 @@ class Generator:
             conn = self.idle.pop()
             if now - conn.idle_since < KEEP_ALIVE_S and not conn.reader.at_eof():
                 return conn, True
+            self.retired += 1
             conn.writer.close()
         reader, writer = await asyncio.open_connection(self.host, self.port)
         self.opened += 1
@@ -300,6 +308,7 @@ def step(
         "errors": sum(s.status == 0 for s in samples),
         "error_kinds": dict(Counter(s.error for s in samples if s.status == 0)),
         "resent_after_keep_alive_close": gen.resent,
+        "pooled_connections_retired_idle": gen.retired,
         "shed_503": sum(s.status == 503 for s in samples),
         "other_status": sum(s.status not in (0, 200, 204, 503) for s in samples),
         "p50_ms": pct(latencies, 0.50),
@@ -323,7 +332,7 @@ async def _warm_and_run(
     gen.idle.clear()  # connections belong to one event loop
     await gen.run(requests, rate, WARMUP_S, seed)
     before = await asyncio.to_thread(Snapshot.take, stack)
-    gen.resent = 0
+    gen.resent = gen.retired = 0
     samples = await gen.run(requests, rate, STEP_S, seed + 1, keep_body)
     after = await asyncio.to_thread(Snapshot.take, stack)
     gen.close()
