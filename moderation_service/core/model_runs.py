@@ -82,9 +82,6 @@ class _Call:
     start_by: float | None = None  # background calls: dropped (ShedError) if no runner took them by then
 
 
-_IDLE = _Call(Future(), 0, lambda: None)  # ``_next``: nothing to run now, only expired background calls to fail
-
-
 class RunQueue:
     """Model calls run in arrival order by ``runners`` threads; thread-safe, started on the first call."""
 
@@ -199,9 +196,9 @@ class RunQueue:
             thread.start()
             self._threads.append(thread)
 
-    def _next(self) -> tuple[_Call | None, list[_Call]]:
-        """The oldest foreground call, else the oldest background call still useful (None: closed and drained);
-        and the background calls passed over because their time to start had gone."""
+    def _next(self) -> tuple[_Call | None, list[_Call], bool]:
+        """The oldest foreground call, else the oldest background call still useful (None: nothing to run now);
+        the background calls passed over because their time to start had gone; and whether to stop (closed, drained)."""
         expired: list[_Call] = []
         with self._cond:
             while not self._waiting and not self._later and not self._closed:
@@ -211,26 +208,26 @@ class RunQueue:
                 expired.append(self._later.popleft())  # swept even while foreground calls keep every runner busy
                 self._later_units -= expired[-1].work
             if self._waiting:
-                return self._waiting.popleft(), expired
+                return self._waiting.popleft(), expired, False
             if not self._later:
-                return None if self._closed and not expired else _IDLE, expired
+                return None, expired, self._closed
             call = self._later.popleft()
             self._later_units -= call.work
             self._backlog += call.work  # running now: it delays the foreground calls behind it
-            return call, expired
+            return call, expired, False
 
     def _run(self) -> None:
         _lower_priority(self.nice)
         while True:
-            call, expired = self._next()
+            call, expired, stop = self._next()
             for late in expired:  # outside the lock: failing a future runs its callbacks
                 if late.future.set_running_or_notify_cancel():
                     with self._cond:
                         self._shed["after_answer"] += 1
                     late.future.set_exception(ShedError("no runner was free for this background run in time"))
-            if call is None:
+            if stop:
                 return
-            if call is _IDLE:
+            if call is None:
                 continue
             if not call.future.set_running_or_notify_cancel():
                 self._finished(call.work)  # nobody wants it any more

@@ -40,12 +40,12 @@ __all__ = [
     "answer_by",
     "finish_in_background",
     "finish_late",
-    "record_now",
-    "require_time_left",
-    "shed_late",
     "moderate_in_time",
     "moderate_in_time_async",
     "more_severe",
+    "record_now",
+    "require_time_left",
+    "shed_late",
 ]
 
 log = logging.getLogger(__name__)
