@@ -61,6 +61,8 @@ BUDGET_MS = 200
 CORAL_SECRET = "bench-coral-secret-0123456789"
 CORAL_TENANT = "t1"
 TICK = os.sysconf("SC_CLK_TCK")
+CORES = len(os.sched_getaffinity(0))  # the cores this run may use (``taskset`` narrows them), not the machine's
+LABEL = os.environ.get("BENCH_LABEL", "")  # overload-only runs: a name for the server under test, e.g. "before"
 
 
 @dataclass
@@ -318,7 +320,7 @@ def step(
         "model_cpu_ms_per_request": round(runners / n * 1000, 3) if n else None,
         "outside_model_cpu_ms_per_request": round((server - runners) / n * 1000, 3) if n else None,
         "model_runs": int(after.runs - before.runs),
-        "generator_cpu_share": round(me / wall / (os.cpu_count() or 1), 3),
+        "generator_cpu_share": round(me / wall / CORES, 3),
         "server_cpu_cores": round(server / wall, 2),
         "foreign_cpu_cores": round(foreign / wall, 2),
         "ok": len(ok),
@@ -465,16 +467,16 @@ def main_overload_only() -> None:
         rows = overload(stack, gen, rate)
     finally:
         stack.stop()
-    payload = {"mode": "overload only", "step_s": STEP_S, "warmup_s": WARMUP_S, "overload_2x": rows}
+    payload = {"mode": "overload only", "label": LABEL, "cores": CORES, "step_s": STEP_S, "warmup_s": WARMUP_S, "overload_2x": rows}
     md = [
-        "## API, open loop, the 2x overload step alone (`BENCH_ONLY=overload`)",
+        f"## API, open loop, the 2x overload step alone (`BENCH_ONLY=overload`){f' — {LABEL}' if LABEL else ''}",
         "",
-        f"{WARMUP_S:g} s warm-up discarded, {STEP_S:g} s measured; the rate is 2x the sustained rate of the last full run "
-        "(`BENCH_OVERLOAD_RATE` overrides it).",
+        f"{WARMUP_S:g} s warm-up discarded, {STEP_S:g} s measured, on {CORES} cores; the rate is 2x the sustained rate of "
+        "the last full run unless `BENCH_OVERLOAD_RATE` set it.",
         "",
         *overload_md(rows),
     ]
-    write("api_open_loop_overload", payload, "\n".join(md) + "\n")
+    write(f"api_open_loop_overload{'_' + LABEL if LABEL else ''}", payload, "\n".join(md) + "\n")
     sys.stdout.write("\n".join(md) + "\n")
 
 
@@ -493,7 +495,7 @@ def main() -> None:
     print(f"pipeline in-process: {json.dumps(in_process)}", flush=True)
     stack, gen = start_stack()
     plain = moderate_requests(stack.token)
-    cores = os.cpu_count() or 1
+    cores = CORES
     try:
         calibration, _ = step(stack, gen, plain, 40 if SHORT else 60, seed=1)
         calibration["request_overhead_cpu_ms"] = round(
