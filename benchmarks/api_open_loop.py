@@ -20,7 +20,13 @@ Steps:
 
 Foreign load (CPU used by other processes on the machine during each step: /proc/stat minus the
 server's and the generator's own CPU) is recorded with every step. ``BENCH_SHORT=1``: a smoke run
-of about a minute with short steps.
+of about a minute with short steps. ``BENCH_ONLY=overload``: step 3 alone, at 2x the sustained rate of
+the last full run (``BENCH_OVERLOAD_RATE`` sets the rate), written as ``api_open_loop_overload.*``.
+
+The generator never sends a request on a pooled connection that the server may already have closed
+for being idle (uvicorn's keep-alive timeout, 5 s), and sends it again on a new connection when a
+pooled one turns out closed (``resent_after_keep_alive_close``): the 16 ``IncompleteReadError`` of an
+earlier run were the generator's own, not the server's. An error on a new connection is the server's.
 """
 
 from __future__ import annotations
@@ -55,6 +61,8 @@ BUDGET_MS = 200
 CORAL_SECRET = "bench-coral-secret-0123456789"
 CORAL_TENANT = "t1"
 TICK = os.sysconf("SC_CLK_TCK")
+CORES = len(os.sched_getaffinity(0))  # the cores this run may use (``taskset`` narrows them), not the machine's
+LABEL = os.environ.get("BENCH_LABEL", "")  # overload-only runs: a name for the server under test, e.g. "before"
 
 
 @dataclass
@@ -70,6 +78,10 @@ class Sample:
 class Conn:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
+    idle_since: float = 0.0
+
+
+KEEP_ALIVE_S = 4.0  # uvicorn closes a keep-alive connection idle for 5 s: the generator drops its own a little sooner
 
 
 @dataclass
@@ -80,26 +92,46 @@ class Generator:
     port: int
     idle: list[Conn] = field(default_factory=list)
     opened: int = 0
+    resent: int = 0  # requests sent again on a new connection after a pooled one turned out closed
+    retired: int = 0  # pooled connections closed unused: idle near the server's keep-alive timeout, or closed by it
 
-    async def _conn(self) -> Conn:
-        if self.idle:
-            return self.idle.pop()
+    async def _conn(self, fresh: bool = False) -> tuple[Conn, bool]:
+        """A pooled connection (unless ``fresh``) the server cannot have closed yet, else a new one; and whether it was pooled.
+
+        The pool is a stack, so after a burst the connections at its bottom sit idle; one idle past the
+        server's keep-alive timeout would be closed under the request (the HTTP keep-alive race), which
+        is the generator's doing, not the server's.
+        """
+        now = asyncio.get_running_loop().time()
+        while self.idle and not fresh:
+            conn = self.idle.pop()
+            if now - conn.idle_since < KEEP_ALIVE_S and not conn.reader.at_eof():
+                return conn, True
+            self.retired += 1
+            conn.writer.close()
         reader, writer = await asyncio.open_connection(self.host, self.port)
         self.opened += 1
-        return Conn(reader, writer)
+        return Conn(reader, writer), False
 
     async def _one(self, request: bytes, scheduled: float, out: list[Sample], keep_body: bool) -> None:
         loop = asyncio.get_running_loop()
-        for attempt in range(2):
-            reused = bool(self.idle)
+        fresh = False
+        while True:
             try:
-                conn = await self._conn()
+                conn, reused = await self._conn(fresh)
+            except OSError as exc:
+                out.append(Sample((loop.time() - scheduled) * 1000, 0, None, b"", f"{type(exc).__name__} on connect"))
+                return
+            try:
                 conn.writer.write(request)
                 head = await conn.reader.readuntil(b"\r\n\r\n")
             except (OSError, asyncio.IncompleteReadError) as exc:
-                if reused and attempt == 0:
-                    continue  # the server closed an idle keep-alive connection (uvicorn: after 5 s): a fresh one
-                out.append(Sample((loop.time() - scheduled) * 1000, 0, None, b"", type(exc).__name__))
+                conn.writer.close()
+                if reused:
+                    self.resent += 1
+                    fresh = True  # a pooled connection the server had just closed: the request never reached it
+                    continue
+                out.append(Sample((loop.time() - scheduled) * 1000, 0, None, b"", f"{type(exc).__name__} on a new connection"))
                 return
             break
         try:
@@ -114,9 +146,10 @@ class Generator:
             at = lower.find(b"\r\nserver-timing: app;dur=")
             if at >= 0:
                 server_ms = float(lower[at + 25 : lower.index(b"\r\n", at + 2)])
+            conn.idle_since = loop.time()
             self.idle.append(conn)
         except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
-            out.append(Sample((loop.time() - scheduled) * 1000, 0, None, b"", type(exc).__name__))
+            out.append(Sample((loop.time() - scheduled) * 1000, 0, None, b"", f"{type(exc).__name__} in the answer"))
             return
         out.append(Sample((loop.time() - scheduled) * 1000, status, server_ms, body if keep_body else b""))
 
@@ -276,6 +309,8 @@ def step(
         "achieved_per_s": round(n / STEP_S, 1),
         "errors": sum(s.status == 0 for s in samples),
         "error_kinds": dict(Counter(s.error for s in samples if s.status == 0)),
+        "resent_after_keep_alive_close": gen.resent,
+        "pooled_connections_retired_idle": gen.retired,
         "shed_503": sum(s.status == 503 for s in samples),
         "other_status": sum(s.status not in (0, 200, 204, 503) for s in samples),
         "p50_ms": pct(latencies, 0.50),
@@ -285,7 +320,7 @@ def step(
         "model_cpu_ms_per_request": round(runners / n * 1000, 3) if n else None,
         "outside_model_cpu_ms_per_request": round((server - runners) / n * 1000, 3) if n else None,
         "model_runs": int(after.runs - before.runs),
-        "generator_cpu_share": round(me / wall / (os.cpu_count() or 1), 3),
+        "generator_cpu_share": round(me / wall / CORES, 3),
         "server_cpu_cores": round(server / wall, 2),
         "foreign_cpu_cores": round(foreign / wall, 2),
         "ok": len(ok),
@@ -299,6 +334,7 @@ async def _warm_and_run(
     gen.idle.clear()  # connections belong to one event loop
     await gen.run(requests, rate, WARMUP_S, seed)
     before = await asyncio.to_thread(Snapshot.take, stack)
+    gen.resent = gen.retired = 0
     samples = await gen.run(requests, rate, STEP_S, seed + 1, keep_body)
     after = await asyncio.to_thread(Snapshot.take, stack)
     gen.close()
@@ -358,6 +394,92 @@ def plot(search: list[dict[str, Any]], bound: float, path: Path) -> None:
     plt.close(fig)
 
 
+def overload(stack: Stack, gen: Generator, rate: float) -> list[dict[str, Any]]:
+    """Both in-time paths at ``rate`` with a 200 ms budget; the server's own counts of partial answers and shed runs."""
+    rows = []
+    for name, requests, coral in (
+        ("/v1/moderate, X-Moderation-Deadline-Ms: 200", moderate_requests(stack.token, BUDGET_MS), False),
+        ("Coral moderation phase (default 200 ms)", coral_requests(), True),
+    ):
+        before = counters(stack.url)
+        row, samples = step(stack, gen, requests, rate, seed=99, keep_body=True)
+        after = counters(stack.url)
+        server = {k: int(after.get(k, 0) - before.get(k, 0)) for k in after}  # warm-up included: the server cannot tell
+        rows.append({"path": name, **overload_row(row, samples, coral), "server_counts_incl_warmup": server})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+COUNTED = (
+    "moderation_model_runs_total",
+    "moderation_background_runs_shed_total",
+    "moderation_late_escalations_total",
+)
+
+
+def counters(url: str) -> dict[str, float]:
+    """Totals of the server counters the overload step reports (summed over labels)."""
+    out: dict[str, float] = {}
+    for line in httpx.get(f"{url}/metrics", timeout=30).text.splitlines():
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name in COUNTED:
+            out[name] = out.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def overload_md(rows: list[dict[str, Any]]) -> list[str]:
+    md = [
+        f"### 2x overload ({rows[0]['offered_per_s']}/s), 200 ms budget",
+        "",
+        "| path | answers | inside budget (server time) | server p100 ms | inside budget (client time) | client p99 ms | partial "
+        "| published without rules+crisis decision | 503 | model runs | background runs shed | foreign cores |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    md += [
+        f"| {r['path']} | {r['requests']} | {r['inside_budget_by_server_time']:.2%} | {r['server_ms_p100']} | {r['inside_budget_by_client_time']:.2%} "
+        f"| {r['p99_ms']} | {r['partial_answers']} | {r['published_without_rules_and_crisis_decision']} | {r['shed_503']} | {r['model_runs']} "
+        f"| {r['server_counts_incl_warmup'].get('moderation_background_runs_shed_total', 0)} | {r['foreign_cpu_cores']} |"
+        for r in rows
+    ]
+    return md
+
+
+def previous_overload_rate() -> float:
+    """2x the sustained rate of the last full run (``BENCH_OVERLOAD_RATE`` overrides it)."""
+    if "BENCH_OVERLOAD_RATE" in os.environ:
+        return float(os.environ["BENCH_OVERLOAD_RATE"])
+    previous = json.loads((RESULTS / "api_open_loop.json").read_text())
+    return 2 * float(previous["sustained_per_s_at_p99_100ms"])
+
+
+def start_stack() -> tuple[Stack, Generator]:
+    stack = start("embedded", redis=False, extra_env={"MODERATION_CORAL_SECRETS": json.dumps({CORAL_TENANT: [CORAL_SECRET]})}, cli=True)
+    gen = Generator("127.0.0.1", int(stack.url.rsplit(":", 1)[1]))
+    wait_idle(stack.processes[-1].pid)
+    return stack, gen
+
+
+def main_overload_only() -> None:
+    """``BENCH_ONLY=overload``: the 2x overload step alone, at ``previous_overload_rate()``."""
+    rate = previous_overload_rate()
+    stack, gen = start_stack()
+    try:
+        rows = overload(stack, gen, rate)
+    finally:
+        stack.stop()
+    payload = {"mode": "overload only", "label": LABEL, "cores": CORES, "step_s": STEP_S, "warmup_s": WARMUP_S, "overload_2x": rows}
+    md = [
+        f"## API, open loop, the 2x overload step alone (`BENCH_ONLY=overload`){f' — {LABEL}' if LABEL else ''}",
+        "",
+        f"{WARMUP_S:g} s warm-up discarded, {STEP_S:g} s measured, on {CORES} cores; the rate is 2x the sustained rate of "
+        "the last full run unless `BENCH_OVERLOAD_RATE` set it.",
+        "",
+        *overload_md(rows),
+    ]
+    write(f"api_open_loop_overload{'_' + LABEL if LABEL else ''}", payload, "\n".join(md) + "\n")
+    sys.stdout.write("\n".join(md) + "\n")
+
+
 def main() -> None:
     try:
         import uvloop
@@ -365,16 +487,16 @@ def main() -> None:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:
         pass
+    if os.environ.get("BENCH_ONLY") == "overload":
+        main_overload_only()
+        return
     texts = [words(50 + (i % 7) * 3) for i in range(64)]
     in_process = pipeline_cpu(texts, 100 if SHORT else 300)
     print(f"pipeline in-process: {json.dumps(in_process)}", flush=True)
-    stack = start("embedded", redis=False, extra_env={"MODERATION_CORAL_SECRETS": json.dumps({CORAL_TENANT: [CORAL_SECRET]})}, cli=True)
-    port = int(stack.url.rsplit(":", 1)[1])
-    gen = Generator("127.0.0.1", port)
+    stack, gen = start_stack()
     plain = moderate_requests(stack.token)
-    cores = os.cpu_count() or 1
+    cores = CORES
     try:
-        wait_idle(stack.processes[-1].pid)
         calibration, _ = step(stack, gen, plain, 40 if SHORT else 60, seed=1)
         calibration["request_overhead_cpu_ms"] = round(
             calibration["outside_model_cpu_ms_per_request"] - in_process["pipeline_cpu_ms_outside_model"], 3
@@ -405,14 +527,7 @@ def main() -> None:
             else:
                 hi = mid
         rate = best["offered_per_s"] if best else bound * 0.2
-        overload = []
-        for name, requests, coral in (
-            ("/v1/moderate, X-Moderation-Deadline-Ms: 200", moderate_requests(stack.token, BUDGET_MS), False),
-            ("Coral moderation phase (default 200 ms)", coral_requests(), True),
-        ):
-            row, samples = step(stack, gen, requests, 2 * rate, seed=99, keep_body=True)
-            overload.append({"path": name, **overload_row(row, samples, coral)})
-            print(json.dumps(overload[-1]), flush=True)
+        overload_rows = overload(stack, gen, 2 * rate)
         headers = {"Authorization": f"Bearer {stack.token}"}
         closed: dict[str, dict[str, float]] = {}
         for concurrency in (1, 8, 32):
@@ -436,7 +551,7 @@ def main() -> None:
         "calibration": calibration,
         "pipeline_in_process": in_process,
         "search": search,
-        "overload_2x": overload,
+        "overload_2x": overload_rows,
         "closed_loop": closed,
     }
     md = [
@@ -461,18 +576,7 @@ def main() -> None:
         f"| {r['server_cpu_ms_per_request']} | {r['outside_model_cpu_ms_per_request']} | {r['generator_cpu_share']:.1%} | {r['foreign_cpu_cores']} |"
         for r in [calibration, *search]
     ]
-    md += [
-        "",
-        f"### 2x overload ({overload[0]['offered_per_s']}/s), 200 ms budget",
-        "",
-        "| path | answers | inside budget (server time) | server p100 ms | inside budget (client time) | client p99 ms | partial | published without rules+crisis decision | foreign cores |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    md += [
-        f"| {r['path']} | {r['requests']} | {r['inside_budget_by_server_time']:.2%} | {r['server_ms_p100']} | {r['inside_budget_by_client_time']:.2%} "
-        f"| {r['p99_ms']} | {r['partial_answers']} | {r['published_without_rules_and_crisis_decision']} | {r['foreign_cpu_cores']} |"
-        for r in overload
-    ]
+    md += ["", *overload_md(overload_rows)]
     md += [
         "",
         "### Closed loop (each client waits for its answer; `api_load.load`)",

@@ -142,7 +142,7 @@ def build_pipeline(settings: Settings, *, rule_file: Path | None = None, crisis:
     crisis = crisis or build_crisis(rules_dir)
     # One run queue per process, shared by every model call: one runner per core (a model run is CPU bound).
     runners = runners_for(settings.models.classifier_threads, settings.models.model_threads)
-    runs = RunQueue(runners, settings.pipeline.model_queue_limit)
+    runs = RunQueue(runners, settings.pipeline.model_queue_limit, nice=settings.models.runner_nice)
     return Pipeline(books, directory, classifiers, crisis=crisis, options=settings.pipeline, runs=runs)
 
 

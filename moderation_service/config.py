@@ -57,6 +57,9 @@ class ModelSettings(ClassifierOptions, BaseSettings):
     classifier_threads: int = Field(
         default=16, ge=1, le=256, description="most model runner threads in a process (never more than cores ÷ model threads)"
     )
+    runner_nice: int = Field(
+        default=10, ge=0, le=19, description="model runner threads run this much below the process's priority (Linux): answers first"
+    )
 
     @field_validator("classifiers", mode="before")
     @classmethod

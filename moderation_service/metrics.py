@@ -168,6 +168,18 @@ class ModelRunCollector(Collector):
         yield CounterMetricFamily(
             "moderation_model_run_cpu_seconds", "CPU time the model runners spent inside model calls", self.runs.cpu_s
         )
+        yield GaugeMetricFamily(
+            "moderation_model_background_units", "Background model work (finishes of partial answers) waiting", self.runs.background_units
+        )
+        shed = CounterMetricFamily(
+            "moderation_background_runs_shed",
+            "Background model runs of partial answers shed for want of spare runner time (at_answer: before answering; "
+            "after_answer: not started in time)",
+            labels=["when"],
+        )
+        for when, count in self.runs.shed.items():
+            shed.add_metric([when], count)
+        yield shed
 
 
 def use_multiprocess_dir(folder: Path) -> None:

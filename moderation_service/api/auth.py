@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -19,8 +19,10 @@ __all__ = ["AdminKey", "ModerateKey", "ModeratorKey", "SubmitKey", "require", "s
 _BEARER = HTTPBearer(auto_error=False, description="an API key: `Authorization: Bearer msk_<id>_<secret>`")
 
 
-def require(scope: str) -> Callable[..., ApiKey]:
-    def dependency(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> ApiKey:
+def require(scope: str) -> Callable[..., Awaitable[ApiKey]]:
+    # async: FastAPI runs a plain ``def`` dependency in its thread pool, a hop per request that under load waits
+    # on the GIL behind the model runners; the check is a hash and a dict look-up, as AuthFirst does on the loop.
+    async def dependency(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> ApiKey:
         bearer = credentials.credentials.strip() if credentials is not None else None
         return state_of(request).keys.authenticate(bearer, scope)
 

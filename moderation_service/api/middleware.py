@@ -11,6 +11,7 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from moderation_service.api.problems import problem
+from moderation_service.api.state import ARRIVED
 from moderation_service.errors import AuthError, ForbiddenError
 from moderation_service.metrics import Metrics
 
@@ -118,6 +119,7 @@ class RequestLog:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        scope.setdefault("state", {})[ARRIVED] = time.monotonic()  # routes' time budgets count from here
         offered = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
         request_id = offered if _REQUEST_ID.match(offered) else uuid.uuid4().hex
         status = {"code": 500}

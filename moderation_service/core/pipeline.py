@@ -12,7 +12,10 @@ per process and run strictly in arrival order.
 
 ``moderate_in_time`` answers by a deadline (Coral's phase timeout, ``X-Moderation-Deadline-Ms``): a
 post whose model cannot finish in time is answered from the rules and crisis grammars, marked
-``partial``, and the complete decision follows when the model finishes.
+``partial``, and the complete decision follows when the model finishes. That model run goes to the
+run queue's background lane, which only spare runner time serves; when the runners have none to
+give (overload), the run is shed and the answer must be safe without it: a partial "allow" that the
+rules or grammars had anything to say about (a reason, any distress level) is held instead.
 """
 
 from __future__ import annotations
@@ -43,8 +46,8 @@ from moderation_service.core.crisis import (
     RiskSignal,
     assess,
 )
-from moderation_service.core.decision import DISTRESS_ORDER, Decision, DistressLevel
-from moderation_service.core.model_runs import RunQueue, runners_for, units
+from moderation_service.core.decision import DISTRESS_ORDER, Action, Decision, DistressLevel
+from moderation_service.core.model_runs import RunQueue, ShedError, runners_for, units
 from moderation_service.core.normalise import normalise
 from moderation_service.core.options import PipelineOptions
 from moderation_service.core.policy import PolicyInput, decide
@@ -58,11 +61,13 @@ __all__ = [
     "PARTIAL_EXPECTED_LATE",
     "PARTIAL_NOT_FINISHED",
     "PARTIAL_OVERLOADED",
+    "PARTIAL_SHED",
     "Answer",
     "ModelVersion",
     "Pipeline",
     "Post",
     "is_blank",
+    "safe_without_model",
 ]
 
 log = logging.getLogger(__name__)
@@ -80,8 +85,10 @@ class Post:
 PARTIAL_EXPECTED_LATE = "the model could not finish inside the deadline (queue wait plus expected run time)"
 PARTIAL_NOT_FINISHED = "the model did not finish inside the deadline"
 PARTIAL_OVERLOADED = "the model queue is full"
+PARTIAL_SHED = "the model could not finish inside the deadline and its runners have no spare time to finish it later"
 
 _Call = tuple[Classifier, "Future[list[dict[str, float]]]", float | None]
+_BACKGROUND_WITHOUT_BUDGET_S = 2.0  # how long a background run may wait when the pipeline sets no model budget
 
 
 @dataclass(frozen=True)
@@ -89,7 +96,8 @@ class Answer:
     """A decision made in time; ``full`` (partial decisions only) completes with the decision the model finished."""
 
     decision: Decision
-    full: Future[Decision] | None = None
+    full: Future[Decision] | None = None  # fails with ShedError when the background run was shed unstarted
+    shed: bool = False  # the model run was shed before answering (the answer is safe without it)
 
 
 @dataclass
@@ -222,16 +230,24 @@ class Pipeline:
         return self._answer(self._plan(posts, answer_by), answer_by)
 
     def _plan(self, posts: Sequence[Post], answer_by: float) -> list[tuple[_Prepared, str | None, list[_Call]]]:
-        """The fast stages, then each post's model calls queued, unless the model cannot finish by ``answer_by``."""
+        """The fast stages, then each post's model calls: queued to answer with when they can finish by ``answer_by``,
+        else to the background lane when spare runner time can finish them, else none (shed)."""
         plans: list[tuple[_Prepared, str | None, list[_Call]]] = []
         for prep in self._prepare(posts):
             if prep.text is None or not self.classifiers:
                 plans.append((prep, None, []))
-            elif self.runs.overloaded():
-                plans.append((prep, PARTIAL_OVERLOADED, []))  # no run: the backlog is bounded
-            else:
-                late = time.monotonic() + self.runs.expected_s(prep.text) > answer_by
-                plans.append((prep, PARTIAL_EXPECTED_LATE if late else None, self._submit(prep)))
+                continue
+            overloaded = self.runs.overloaded()
+            if not overloaded and time.monotonic() + self.runs.expected_s(prep.text) <= answer_by:
+                plans.append((prep, None, self._submit(prep)))
+                continue
+            # Useful only if it can still run to the end inside the post's model budget.
+            budget = self.budget_s(prep.text) or _BACKGROUND_WITHOUT_BUDGET_S
+            start_by = time.monotonic() + max(0.0, budget - units(prep.text) * (self.runs.unit_s or 0.0))
+            if self.runs.admit_background(units(prep.text) * len(self.classifiers), start_by):
+                plans.append((prep, PARTIAL_EXPECTED_LATE, self._submit(prep, start_by)))
+            else:  # no run: the backlog is bounded, and background runs take only spare runner time
+                plans.append((prep, PARTIAL_OVERLOADED if overloaded else PARTIAL_SHED, []))
         return plans
 
     def _answer(self, plans: list[tuple[_Prepared, str | None, list[_Call]]], answer_by: float) -> list[Answer]:
@@ -240,9 +256,11 @@ class Pipeline:
             scored = self._collect(row, prep, answer_by) if partial is None else None
             if scored is not None:
                 answers.append(Answer(self._decide(prep, scored)))
+            elif partial is not None and not row:  # the model will never see this post
+                answers.append(Answer(safe_without_model(self._decide(prep, ({}, []), partial=partial)), shed=True))
             else:
                 reason = partial or PARTIAL_NOT_FINISHED
-                answers.append(Answer(self._decide(prep, ({}, []), partial=reason), self._finish_later(prep, row) if row else None))
+                answers.append(Answer(self._decide(prep, ({}, []), partial=reason), self._finish_later(prep, row)))
         return answers
 
     def _prepare(self, posts: Sequence[Post]) -> list[_Prepared]:
@@ -303,6 +321,10 @@ class Pipeline:
                 remaining[0] -= 1
                 if remaining[0]:
                     return
+            shed = next((f.exception() for _, f, _ in row if not f.cancelled() and isinstance(f.exception(), ShedError)), None)
+            if shed is not None:  # never run: not a model failure (which would read as a degraded decision)
+                full.set_exception(shed)
+                return
             try:
                 full.set_result(self._decide(prep, _done(self._collect(row, prep, None))))
             except Exception as exc:  # never lost silently: the caller sees the exception
@@ -356,15 +378,19 @@ class Pipeline:
                 return raised
         return risk
 
-    def _submit(self, prep: _Prepared) -> list[_Call]:
-        """Queue the post's model calls (none for a language the models do not know), each with its deadline."""
+    def _submit(self, prep: _Prepared, start_by: float | None = None) -> list[_Call]:
+        """Queue the post's model calls (none for a language the models do not know), each with its deadline;
+        ``start_by``: in the background lane, shed unless a runner takes them by then."""
         if prep.text is None or not self.classifiers:
             return []
         budget = self.budget_s(prep.text)
         deadline = None if budget is None else time.monotonic() + budget
         work = units(prep.text)
         prep.submitted = time.perf_counter()
-        return [(c, self.runs.submit(work, functools.partial(_predict_one, c, prep.text, deadline)), deadline) for c in self.classifiers]
+        return [
+            (c, self.runs.submit(work, functools.partial(_predict_one, c, prep.text, deadline), start_by=start_by), deadline)
+            for c in self.classifiers
+        ]
 
     def _collect(self, row: list[_Call], prep: _Prepared, wait_until: float | None) -> tuple[dict[str, float], list[str]] | None:
         """Merged scores (max over classifiers) and the names of classifiers that failed or ran out of time.
@@ -398,6 +424,17 @@ class Pipeline:
     def close(self) -> None:
         """Stop the model runners: calls still waiting are cancelled, running ones finish (the pipeline owns its queue)."""
         self.runs.close()
+
+
+def safe_without_model(decision: Decision) -> Decision:
+    """A partial decision the model will never check: "allow" only when the rules and grammars saw nothing at all.
+
+    Anything they noticed (a rule's reason, a crisis signal of any level) might be what the model would
+    have raised, so a person decides: held, not published.
+    """
+    if decision.action is not Action.allow or not (decision.reasons or decision.distress_level is not DistressLevel.none):
+        return decision
+    return decision.model_copy(update={"action": Action.hold, "publish": False})
 
 
 def _done(scored: tuple[dict[str, float], list[str]] | None) -> tuple[dict[str, float], list[str]]:

@@ -6,6 +6,11 @@ when the model cannot finish, see ``Pipeline.moderate_in_time``), the answer goe
 is the escalation written to Redis. When the model finishes a partial decision and its decision is
 more severe than the answer given, that decision goes to the human queue as an escalation: the post
 may already be public, so a person must look.
+
+Under overload the run queue sheds background runs (``core.model_runs``): a post answered without
+the model and whose model run was shed is answered safely at once (``safe_without_model``); one shed
+after its answer went out, whose answer the rules or grammars had anything to say about, goes to
+the human queue, as a late decision would have.
 """
 
 from __future__ import annotations
@@ -13,13 +18,16 @@ from __future__ import annotations
 import functools
 import logging
 import secrets
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 
 from moderation_service.core.decision import SEVERITY, Action, Decision, Priority
-from moderation_service.core.pipeline import Answer
+from moderation_service.core.model_runs import ShedError
+from moderation_service.core.pipeline import Answer, safe_without_model
 from moderation_service.core.post import PostIn
+from moderation_service.errors import OverloadedError
 from moderation_service.service.escalate import record_escalation
 from moderation_service.service.moderate import count_decision
 from moderation_service.service.parts import Services
@@ -30,10 +38,14 @@ __all__ = [
     "InTime",
     "after_answer",
     "answer_by",
+    "finish_in_background",
     "finish_late",
     "moderate_in_time",
     "moderate_in_time_async",
     "more_severe",
+    "record_now",
+    "require_time_left",
+    "shed_late",
 ]
 
 log = logging.getLogger(__name__)
@@ -44,6 +56,13 @@ HEADROOM = 0.75  # aim to answer inside 75 % of the caller's budget: the rest is
 def answer_by(started: float, budget_ms: float) -> float:
     """The ``time.monotonic()`` by which the service answers a request that began at ``started``."""
     return started + budget_ms / 1000 * HEADROOM
+
+
+def require_time_left(started: float, budget_ms: float) -> None:
+    """OverloadedError (503 + Retry-After) for a request that waited in the server past its caller's whole budget
+    before it could be judged: any answer is late, so shed it at once rather than spend the CPU the others need."""
+    if time.monotonic() >= started + budget_ms / 1000:
+        raise OverloadedError("the request waited past its time budget before it could be judged")
 
 
 @dataclass(frozen=True)
@@ -110,25 +129,57 @@ def after_answer(
     services: Services, results: Sequence[InTime], post_ids: Sequence[str | None], context: str = "", tenant: str = DEFAULT_TENANT
 ) -> None:
     """Run once the answer has been sent: record escalations, and finish partial decisions when their model does."""
+    record_now(services, results, post_ids, context, tenant)
+    finish_in_background(services, results, post_ids, context, tenant)
+
+
+def record_now(
+    services: Services, results: Sequence[InTime], post_ids: Sequence[str | None], context: str = "", tenant: str = DEFAULT_TENANT
+) -> None:
+    """Store the escalations the answer gave (a Redis write: off the event loop, after the answer)."""
     for result, post_id in zip(results, post_ids, strict=True):
-        if result.decision_id is None:
-            continue
-        if result.decision.action is Action.escalate:
+        if result.decision_id is not None and result.decision.action is Action.escalate:
             record_escalation(services, result.decision, post_id=post_id, context=context, decision_id=result.decision_id, tenant=tenant)
-        if result.full is not None:
+
+
+def finish_in_background(
+    services: Services, results: Sequence[InTime], post_ids: Sequence[str | None], context: str = "", tenant: str = DEFAULT_TENANT
+) -> None:
+    """Have each partial decision finished when its model does; no I/O here, so an async route calls it on the loop."""
+    for result, post_id in zip(results, post_ids, strict=True):
+        if result.decision_id is not None and result.full is not None:
             finish = functools.partial(_schedule_finish, services, result, post_id=post_id, context=context, tenant=tenant)
             result.full.add_done_callback(finish)
 
 
+def shed_late(
+    services: Services, given: Decision, decision_id: str, post_id: str | None, context: str, tenant: str = DEFAULT_TENANT
+) -> str | None:
+    """The model run of an answer already given was shed: an answer the rules or grammars had anything to say about
+    goes to a person (it may be public), as it would have been held had the shed been known before answering."""
+    safe = safe_without_model(given)
+    if safe is given:
+        return None  # nothing noticed: the rules-and-grammar answer stands
+    log.info("background model run shed after a partial answer with signals; escalated")
+    late = safe.model_copy(update={"action": Action.escalate, "priority": Priority.normal})
+    return record_escalation(services, late, post_id=post_id, context=context, decision_id=decision_id, tenant=tenant)
+
+
 def _schedule_finish(services: Services, result: InTime, full: Future[Decision], *, post_id: str | None, context: str, tenant: str) -> None:
     """Runs on a model thread: hand the store write to the background pool, never hold a model runner for it."""
+    assert result.decision_id is not None
     error = full.exception()
+    if isinstance(error, ShedError):
+        _background(services, shed_late, services, result.decision, result.decision_id, post_id, context, tenant)
+        return
     if error is not None:
         log.error("background model finish failed", extra={"error": error.__class__.__name__})
         return
-    assert result.decision_id is not None
-    args = (services, result.decision, full.result(), result.decision_id, post_id, context, tenant)
+    _background(services, finish_late, services, result.decision, full.result(), result.decision_id, post_id, context, tenant)
+
+
+def _background(services: Services, fn: Callable[..., object], *args: object) -> None:
     try:
-        services.background.submit(finish_late, *args)
+        services.background.submit(fn, *args)
     except RuntimeError:  # shutting down: do it here rather than lose it
-        finish_late(*args)
+        fn(*args)

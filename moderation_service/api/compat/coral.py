@@ -22,7 +22,6 @@ import hashlib
 import hmac
 import json
 import logging
-import time
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -31,10 +30,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.background import BackgroundTask
 
 from moderation_service.api.problems import problem
-from moderation_service.api.state import services_of
+from moderation_service.api.state import arrived, services_of
 from moderation_service.errors import InputError
 from moderation_service.service import Action, Decision, PostIn, Services, html_to_text
-from moderation_service.service.in_time import InTime, after_answer, answer_by, moderate_in_time_async
+from moderation_service.service.in_time import InTime, answer_by, finish_in_background, moderate_in_time_async, record_now
 
 __all__ = ["ExternalModerationRequest", "escalation_id", "router", "signature_valid"]
 
@@ -128,7 +127,7 @@ async def _judge(services: Services, payload: ExternalModerationRequest, started
 
 @router.post("/integrations/coral/moderation-phase")
 async def moderation_phase(request: Request) -> Response:
-    started = time.monotonic()
+    started = arrived(request)
     services = services_of(request)
     coral = services.coral
     raw = await request.body()
@@ -152,7 +151,9 @@ async def moderation_phase(request: Request) -> Response:
         return JSONResponse(WITHHELD)
     if result is None:
         return JSONResponse(WITHHELD) if cut else Response(status_code=204)
-    # Only when there is something to record: a background task costs a thread hop after the answer.
-    task = BackgroundTask(after_answer, services, [result], [None], payload.story.url) if result.decision_id is not None else None
+    finish_in_background(services, [result], [None], payload.story.url)  # callbacks only: no I/O, no thread
+    # Only when there is something to record now: a background task costs a thread hop after the answer.
+    escalated = result.decision_id is not None and result.decision.action is Action.escalate
+    task = BackgroundTask(record_now, services, [result], [None], payload.story.url) if escalated else None
     body = _response(result.decision, cut)
     return Response(status_code=204, background=task) if body is None else JSONResponse(body, background=task)

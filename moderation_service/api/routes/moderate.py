@@ -5,12 +5,12 @@ in time is answered from the rules and crisis grammars (``partial: true``, ``par
 model finishes in the background and a more severe decision is recorded as an escalation. Escalations
 are written after the answer has gone out, so ``escalation_recorded`` is null in such an answer (a
 failed write still counts ``moderation_escalations_unrecorded_total``). Without the header a request
-waits for the model, and is shed with 503 + ``Retry-After`` while the model queue is full.
+waits for the model, and is shed with 503 + ``Retry-After`` while the model queue is full; with it, a
+request that waited in the server past its whole budget before it could be judged is shed the same way.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Annotated
 
 from fastapi import BackgroundTasks, Header, Request, Response
@@ -19,9 +19,15 @@ from pydantic import BaseModel
 from moderation_service.api.auth import ModerateKey, scope_of
 from moderation_service.api.routing import v1_router
 from moderation_service.api.schemas import BatchRequest, BatchResponse, ModerateRequest, ModerationResult
-from moderation_service.api.state import services_of
+from moderation_service.api.state import arrived, services_of
 from moderation_service.service import Action
-from moderation_service.service.in_time import after_answer, answer_by, moderate_in_time_async
+from moderation_service.service.in_time import (
+    answer_by,
+    finish_in_background,
+    moderate_in_time_async,
+    record_now,
+    require_time_left,
+)
 from moderation_service.service.moderate import Judged, check_batch, moderate_now_async
 from moderation_service.service.scope import require_communities
 from moderation_service.store import Scope
@@ -52,9 +58,12 @@ async def _judge(
         judged = await moderate_now_async(services, items, post_ids, scope)
         return [_result(j, pid) for j, pid in zip(judged, post_ids, strict=True)]
     require_communities(services, scope, items)
-    results = await moderate_in_time_async(services, items, answer_by(time.monotonic(), deadline_ms))
-    if any(r.decision_id is not None for r in results):  # nothing to record: no background task (and no thread for it)
-        tasks.add_task(after_answer, services, results, post_ids, tenant=scope.tenant)
+    started = arrived(request)
+    require_time_left(started, deadline_ms)
+    results = await moderate_in_time_async(services, items, answer_by(started, deadline_ms))
+    finish_in_background(services, results, post_ids, tenant=scope.tenant)  # callbacks only: no I/O, no thread
+    if any(r.decision_id is not None and r.decision.action is Action.escalate for r in results):
+        tasks.add_task(record_now, services, results, post_ids, tenant=scope.tenant)  # a Redis write: a thread, after the answer
     return [
         ModerationResult(
             **dict(r.decision), post_id=pid, decision_id=r.decision_id if r.decision.action is Action.escalate else None
