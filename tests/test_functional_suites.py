@@ -31,7 +31,7 @@ NEAR_DUPLICATE = 0.6  # cosine of character 4-gram TF-IDF vectors; paraphrases o
 def _training_texts() -> list[str]:
     texts = [
         json.loads(line)["text"]
-        for corpus in ("crisis", "abuse", "abuse_train")
+        for corpus in ("crisis", "crisis_next", "abuse", "abuse_train")
         for path in sorted((TRAINING / corpus).glob("*.jsonl"))
         for line in path.read_text(encoding="utf-8").splitlines()
         if line
@@ -48,7 +48,8 @@ def test_ordinary_posts_check_shares_no_text_with_the_crisis_corpus() -> None:
     ordinary = [json.loads(line)["text"] for line in ordinary_file.read_text(encoding="utf-8").splitlines() if line]
     corpus = [
         json.loads(line)["text"]
-        for path in sorted((TRAINING / "crisis").glob("*.jsonl"))
+        for folder in ("crisis", "crisis_next")
+        for path in sorted((TRAINING / folder).glob("*.jsonl"))
         for line in path.read_text(encoding="utf-8").splitlines()
         if line
     ]
