@@ -107,7 +107,10 @@ def start_worker(env: dict[str, str], log: Path, wait: bool = True) -> subproces
         )
     if not wait:
         return worker
-    assert wait_for(lambda: _ready_count(log) > ready_before or worker.poll() is not None, 90), "worker did not start"
+    if not wait_for(lambda: _ready_count(log) > ready_before or worker.poll() is not None, 90):
+        worker.kill()  # a failed start must not leave a worker behind the test
+        worker.wait()
+        raise AssertionError("worker did not start within 90 s")
     assert worker.poll() is None, log.read_text(errors="replace")[-2000:]
     return worker
 
