@@ -23,7 +23,7 @@ from moderation_service.core.model_runs import RunQueue, ShedError
 from moderation_service.core.pipeline import PARTIAL_EXPECTED_LATE, PARTIAL_SHED, Post
 from moderation_service.core.post import PostIn
 from moderation_service.errors import OverloadedError
-from moderation_service.service.in_time import after_answer, moderate_in_time, require_time_left
+from moderation_service.service.in_time import finish_in_background, moderate_in_time, require_time_left
 from tests.conftest import Keys, settings_for, start_server
 from tests.queue_support import stop_process
 from tests.test_deadline import Gate, gate, gated_pipeline  # noqa: F401 - the gate fixture
@@ -131,7 +131,7 @@ def test_a_run_shed_after_its_answer_sends_a_signalled_post_to_a_person(
     results = moderate_in_time(services, [PostIn(text=SIGNALLED), PostIn(text="see you soon")], time.monotonic())
     assert [r.decision.partial_reason for r in results] == [PARTIAL_EXPECTED_LATE] * 2, "admitted to the background lane"
     assert [r.decision.action for r in results] == [Action.allow] * 2  # the model may still have its say
-    after_answer(services, results, ["p-signalled", "p-plain"])
+    finish_in_background(services, results, ["p-signalled", "p-plain"])
     time.sleep(0.6)  # past the 0.5 s model budget: neither can start in time any more
     release.set()
     store = services.require_store()

@@ -36,7 +36,6 @@ from moderation_service.store.rows import DEFAULT_TENANT
 __all__ = [
     "HEADROOM",
     "InTime",
-    "after_answer",
     "answer_by",
     "finish_in_background",
     "finish_late",
@@ -46,6 +45,7 @@ __all__ = [
     "record_now",
     "require_time_left",
     "shed_late",
+    "to_record_now",
 ]
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class InTime:
 def moderate_in_time(
     services: Services, posts: Sequence[PostIn], deadline: float, decision_ids: Sequence[str | None] | None = None
 ) -> list[InTime]:
-    """Decisions by ``deadline``; nothing is written here (call ``after_answer`` once the answer is sent).
+    """Decisions by ``deadline``; nothing is written here (once the answer is sent: ``record_now`` and ``finish_in_background``).
 
     ``decision_ids``: stable ids (Coral: one per tenant, story, author, parent and text, so an edit
     sent twice is one escalation); otherwise each post that may need recording gets a fresh id.
@@ -125,12 +125,9 @@ def finish_late(
     return record_escalation(services, late, post_id=post_id, context=context, decision_id=decision_id, tenant=tenant)
 
 
-def after_answer(
-    services: Services, results: Sequence[InTime], post_ids: Sequence[str | None], context: str = "", tenant: str = DEFAULT_TENANT
-) -> None:
-    """Run once the answer has been sent: record escalations, and finish partial decisions when their model does."""
-    record_now(services, results, post_ids, context, tenant)
-    finish_in_background(services, results, post_ids, context, tenant)
+def to_record_now(result: InTime) -> bool:
+    """Whether the answer itself is an escalation to store (routes skip the background task when none is)."""
+    return result.decision_id is not None and result.decision.action is Action.escalate
 
 
 def record_now(
@@ -138,7 +135,8 @@ def record_now(
 ) -> None:
     """Store the escalations the answer gave (a Redis write: off the event loop, after the answer)."""
     for result, post_id in zip(results, post_ids, strict=True):
-        if result.decision_id is not None and result.decision.action is Action.escalate:
+        if to_record_now(result):
+            assert result.decision_id is not None
             record_escalation(services, result.decision, post_id=post_id, context=context, decision_id=result.decision_id, tenant=tenant)
 
 

@@ -33,7 +33,7 @@ from moderation_service.api.problems import problem
 from moderation_service.api.state import arrived, services_of
 from moderation_service.errors import InputError
 from moderation_service.service import Action, Decision, PostIn, Services, html_to_text
-from moderation_service.service.in_time import InTime, answer_by, finish_in_background, moderate_in_time_async, record_now
+from moderation_service.service.in_time import InTime, answer_by, finish_in_background, moderate_in_time_async, record_now, to_record_now
 
 __all__ = ["ExternalModerationRequest", "escalation_id", "router", "signature_valid"]
 
@@ -153,7 +153,6 @@ async def moderation_phase(request: Request) -> Response:
         return JSONResponse(WITHHELD) if cut else Response(status_code=204)
     finish_in_background(services, [result], [None], payload.story.url)  # callbacks only: no I/O, no thread
     # Only when there is something to record now: a background task costs a thread hop after the answer.
-    escalated = result.decision_id is not None and result.decision.action is Action.escalate
-    task = BackgroundTask(record_now, services, [result], [None], payload.story.url) if escalated else None
+    task = BackgroundTask(record_now, services, [result], [None], payload.story.url) if to_record_now(result) else None
     body = _response(result.decision, cut)
     return Response(status_code=204, background=task) if body is None else JSONResponse(body, background=task)

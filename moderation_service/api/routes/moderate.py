@@ -27,6 +27,7 @@ from moderation_service.service.in_time import (
     moderate_in_time_async,
     record_now,
     require_time_left,
+    to_record_now,
 )
 from moderation_service.service.moderate import Judged, check_batch, moderate_now_async
 from moderation_service.service.scope import require_communities
@@ -62,7 +63,7 @@ async def _judge(
     require_time_left(started, deadline_ms)
     results = await moderate_in_time_async(services, items, answer_by(started, deadline_ms))
     finish_in_background(services, results, post_ids, tenant=scope.tenant)  # callbacks only: no I/O, no thread
-    if any(r.decision_id is not None and r.decision.action is Action.escalate for r in results):
+    if any(to_record_now(r) for r in results):
         tasks.add_task(record_now, services, results, post_ids, tenant=scope.tenant)  # a Redis write: a thread, after the answer
     return [
         ModerationResult(

@@ -319,10 +319,7 @@ class CrisisGrammar:
 
     def _names_author(self, tokens: Tokens, start: int, end: int) -> bool:
         clause = _clause_start(tokens, start)
-        stop = end
-        while stop < len(tokens) and tokens.words[stop] not in CLAUSE_BREAKS:
-            stop += 1
-        return any(lemma in self._ready().first for lemma in tokens.lemmas[clause:stop])
+        return any(lemma in self._ready().first for lemma in tokens.lemmas[clause : _clause_end(tokens, end)])
 
     def _negated(self, window: tuple[str, ...]) -> bool:
         """A cue negates the hit unless a breaker stands between ("can't *stop* thinking about...")."""
