@@ -7,7 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from moderation_service.training.risk_heads import CorpusPost, _negatives_for, _stratified, false_positive_point, load_corpus
+from moderation_service.training.risk_heads import (
+    CorpusPost,
+    _negatives_for,
+    _stratified,
+    false_positive_point,
+    kind_budget_point,
+    load_corpus,
+)
 
 CORPUS = Path(__file__).resolve().parent.parent / "models" / "training_data" / "crisis"
 REQUIRED = {"text", "level", "dimensions", "kind"}
@@ -76,3 +83,15 @@ def test_corpus_lines_carry_only_known_keys() -> None:
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
             keys = set(json.loads(line))
             assert REQUIRED <= keys <= {*REQUIRED, "pair"}, f"{path.name}:{number}"
+
+
+def test_the_kind_budget_holds_for_every_kind_with_enough_posts() -> None:
+    # 100 everyday posts scored low, 25 sign-offs scored high, 5 of a rare kind (too few to judge) in between.
+    probs = np.array([0.1] * 100 + list(np.linspace(0.5, 0.9, 25)) + [0.3] * 5)
+    kinds = ["everyday"] * 100 + ["signoff"] * 25 + ["rare"] * 5
+    t = kind_budget_point(probs, kinds, 0.04)
+    assert ((probs[100:125]) >= t).mean() <= 0.04  # one sign-off of 25 at most
+    assert ((probs[100:125]) >= t - 0.01).mean() > 0.04  # the lowest such point
+    assert false_positive_point(probs, 0.04) < t  # pooled, the sign-offs would have hidden among the everyday posts
+    assert kind_budget_point(probs[:100], kinds[:100], 0.0) == 0.11
+    assert kind_budget_point(np.r_[probs[:125], [0.99] * 5], kinds, 0.04) == t  # five posts are too few to hold to it

@@ -23,6 +23,8 @@ __all__ = ["Normalised", "TextView", "fold_phrase", "normalise"]
 _LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "@": "a", "$": "s", "!": "i", "|": "l", "+": "t"}
 _DROPPED_CATEGORIES = {"Cf", "Cc", "Cs", "Co", "Cn", "Mn", "Me"}
 _SPACING_GLUE = frozenset(" .-_*/")  # one of these between single letters spells a word out
+# Text-speak pairs of one-letter words ("u r" = you are, "r u" = are you) that start a spaced run but are no spelling.
+_TEXT_SPEAK = frozenset({("u", "r"), ("r", "u")})
 
 
 @dataclass(frozen=True)
@@ -151,8 +153,13 @@ def _join_spaced(chars: list[str], starts: list[int], ends: list[int]) -> None:
     long_ends = {run[0] for run in runs if len(run) >= 3} | {run[-1] for run in runs if len(run) >= 3}
     drop: set[int] = set()
     for run in runs:
-        if chars[run[0]] == "a" and chars[run[0] + 1] == " " and len(run) >= 4 and _after_word(chars, run[0]):
+        texting = False
+        while len(run) >= 2 and chars[run[0] + 1] == " " and (chars[run[0]], chars[run[1]]) in _TEXT_SPEAK:
+            run, texting = run[2:], True  # "u r a moron": "you are", not a word spelt out
+        if len(run) >= 4 and chars[run[0]] == "a" and chars[run[0] + 1] == " " and (texting or _after_word(chars, run[0])):
             run = run[1:]  # "you are a s c r o u n g e r": the article stays a word of its own
+        if len(run) < 2:
+            continue
         near = any(p in long_ends for p in range(run[0] - 4, run[0])) or any(p in long_ends for p in range(run[-1] + 1, run[-1] + 5))
         letters = sum(chars[p].isalpha() for p in run)
         if letters >= 2 and (len(run) >= 3 or near):

@@ -49,6 +49,7 @@ __all__ = [
     "fit",
     "fit_on_encoder",
     "head_target",
+    "kind_budget_point",
     "load_corpus",
     "operating_point",
     "progress_to_stderr",
@@ -68,6 +69,12 @@ DEFAULT_SUPPORTING_PRECISION = 0.6
 # head is not meant to flag (a low-mood post is no negative for the hopelessness head).
 MAX_ALONE_FPR = {"level.imminent": 0.005}
 DEFAULT_MAX_ALONE_FPR = 0.01
+# The same budget per kind of post without risk, for the level heads: a pooled budget lets one kind take
+# all of it, and a forum's everyday posts come in kinds ("night all", "thanks for reading") that each
+# arrive many times a day, so a head that flags one such kind floods the queue however rare it is on dev.
+# Only kinds with enough dev posts for a rate to mean something are held to it.
+MAX_KIND_FPR = {"level.imminent": 0.02, "level.any": 0.04}
+MIN_KIND_POSTS = 20
 
 
 @dataclass(frozen=True)
@@ -300,6 +307,19 @@ def false_positive_point(negative_probs: np.ndarray, budget: float) -> float:
     return 0.99
 
 
+def kind_budget_point(probs: np.ndarray, kinds: list[str], budget: float) -> float:
+    """The lowest threshold (the operating-point grid) flagging at most ``budget`` of every kind's posts.
+
+    ``probs`` and ``kinds`` are the posts without risk only; kinds with fewer than MIN_KIND_POSTS posts are left out.
+    """
+    groups = [probs[[k == kind for k in kinds]] for kind in sorted(set(kinds))]
+    groups = [g for g in groups if len(g) >= MIN_KIND_POSTS]
+    for t in _GRID:
+        if all(float((g >= t).mean()) <= budget for g in groups):
+            return round(float(t), 3)
+    return 0.99
+
+
 def _negatives_for(label: str, dev: list[CorpusPost]) -> np.ndarray:
     """Which dev posts count as a head's negatives for its false-positive budget (see MAX_ALONE_FPR)."""
     below = LEVEL_HEADS.get(label, DistressLevel.high)
@@ -371,6 +391,8 @@ def train_risk_heads(cfg: HeadsConfig, progress: Callable[[str], None] = progres
     points: dict[str, float] = {}
     supporting: dict[str, float] = {}
     metrics: dict[str, dict[str, object]] = {}
+    no_risk = np.array([p.level in ("none", "low") for p in split.dev])
+    no_risk_kinds = [p.kind for p, keep in zip(split.dev, no_risk, strict=True) if keep]
     for col, label in enumerate(LABELS):
         platt = fit_platt(dev_logits[:, col], dev_targets[:, col])
         calibration.append(platt)
@@ -378,6 +400,8 @@ def train_risk_heads(cfg: HeadsConfig, progress: Callable[[str], None] = progres
         precise, met = operating_point(dev_targets[:, col], probs, PRECISION_TARGET.get(label, DEFAULT_PRECISION))
         negatives = probs[_negatives_for(label, split.dev)]
         threshold = max(precise, false_positive_point(negatives, MAX_ALONE_FPR.get(label, DEFAULT_MAX_ALONE_FPR)))
+        if label in MAX_KIND_FPR:
+            threshold = max(threshold, kind_budget_point(probs[no_risk], no_risk_kinds, MAX_KIND_FPR[label]))
         points[label] = threshold
         lower = operating_point(dev_targets[:, col], probs, SUPPORTING_PRECISION.get(label, DEFAULT_SUPPORTING_PRECISION))[0]
         supporting[label] = min(threshold, lower)
@@ -386,6 +410,11 @@ def train_risk_heads(cfg: HeadsConfig, progress: Callable[[str], None] = progres
             "false_positive_rate": round(float((negatives >= threshold).mean()), 4),
             "precision_target_met": met,
         }
+        if label in MAX_KIND_FPR:
+            flagged = probs[no_risk] >= threshold
+            rates = {k: float(flagged[[n == k for n in no_risk_kinds]].mean()) for k in set(no_risk_kinds)}
+            worst = max((k for k in rates if no_risk_kinds.count(k) >= MIN_KIND_POSTS), key=rates.__getitem__)
+            metrics[label]["worst_kind_false_positive_rate"] = {"kind": worst, "rate": round(rates[worst], 4)}
     heads = fitted.heads(cfg.version, LABELS, calibration, points, supporting)
     meta: dict[str, object] = {
         "encoder": fitted.encoder,
@@ -400,6 +429,7 @@ def train_risk_heads(cfg: HeadsConfig, progress: Callable[[str], None] = progres
         "precision_target": {label: PRECISION_TARGET.get(label, DEFAULT_PRECISION) for label in LABELS},
         "supporting_precision": {label: SUPPORTING_PRECISION.get(label, DEFAULT_SUPPORTING_PRECISION) for label in LABELS},
         "max_alone_false_positive_rate": {label: MAX_ALONE_FPR.get(label, DEFAULT_MAX_ALONE_FPR) for label in LABELS},
+        "max_kind_false_positive_rate": {"budget": MAX_KIND_FPR, "min_kind_posts": MIN_KIND_POSTS},
         "data_files_sha256": split.files,
         "train_posts": len(split.train),
         "dev_posts": len(split.dev),

@@ -23,7 +23,9 @@ _DETECTED = ("en es fr de it pt pl cy nl ro ar ur hi bn pa gu tr zh ru uk lt so 
 # Words that are English and rarely anything else (not "me", "he", "a", "i": Spanish and Welsh share them).
 _ENGLISH_FUNCTION_WORDS = frozenset(
     "the and to of is are was were be been it its this that have has had does did not just can get got im ive dont cant "
-    "you your she they we our what when how with my myself want feel".split()
+    "you your she they we our what when how with my myself want feel "
+    # text-speak, as English as "the" on a UK forum ("u r a moron" read as Spanish left the models out)
+    "u ur youre lol tbh idk omg pls plz thx cos coz gonna wanna".split()
 )
 _WORDS = re2.compile(r"[\pL']+")
 # Scripts written by exactly one language of ``_DETECTED``: text whose letters are all in one of them is that
