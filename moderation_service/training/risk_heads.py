@@ -446,7 +446,14 @@ def evaluate_levels(cfg: HeadsConfig, pipeline: Pipeline) -> dict[str, object]:
     """The whole decision (grammars + heads + rulebook) on the dev split: the three crisis gates and per kind."""
     dev = build_split(cfg).dev
     decisions = pipeline.moderate_batch([Post(text=post.text[: pipeline.max_text_chars]) for post in dev])
-    counts: dict[str, list[int]] = {"imminent_recall": [0, 0], "risk_escalation_recall": [0, 0], "false_escalations": [0, 0]}
+    # The two failures that matter most, side by side: a crisis missed, and a post without risk escalated as an
+    # emergency (withheld, its author told to ring 999).
+    counts: dict[str, list[int]] = {
+        "imminent_recall": [0, 0],
+        "risk_escalation_recall": [0, 0],
+        "false_escalations": [0, 0],
+        "false_emergencies": [0, 0],
+    }
     kinds: dict[str, list[int]] = {}
     for post, decision in zip(dev, decisions, strict=True):
         escalated = decision.action is Action.escalate
@@ -460,6 +467,8 @@ def evaluate_levels(cfg: HeadsConfig, pipeline: Pipeline) -> dict[str, object]:
         else:
             counts["false_escalations"][0] += escalated
             counts["false_escalations"][1] += 1
+            counts["false_emergencies"][0] += imminent
+            counts["false_emergencies"][1] += 1
         right = imminent if post.level == "imminent" else escalated if post.level == "high" else not escalated
         row = kinds.setdefault(f"{post.source}:{post.kind}", [0, 0])
         row[0] += right
