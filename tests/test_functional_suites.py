@@ -31,7 +31,7 @@ NEAR_DUPLICATE = 0.6  # cosine of character 4-gram TF-IDF vectors; paraphrases o
 def _training_texts() -> list[str]:
     texts = [
         json.loads(line)["text"]
-        for corpus in ("crisis", "crisis_next", "abuse", "abuse_train")
+        for corpus in ("crisis", "crisis_next", "abuse", "abuse_train", "abuse_next")
         for path in sorted((TRAINING / corpus).glob("*.jsonl"))
         for line in path.read_text(encoding="utf-8").splitlines()
         if line
