@@ -29,7 +29,7 @@ def machine() -> dict[str, Any]:
     except OSError:
         commit = "unknown"
     versions: dict[str, str | None] = {}
-    for package in ("onnxruntime", "torch", "google-re2", "fastapi", "uvicorn"):
+    for package in ("onnxruntime", "torch", "google-re2", "regex", "lingua-language-detector", "spacy", "fastapi", "uvicorn", "uvloop", "httptools"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
