@@ -33,6 +33,8 @@ _HYPHENS = frozenset({"-", "‐", "‑"})
 
 
 def strip_accents(text: str) -> str:
+    if text.isascii():  # NFD leaves ASCII as it is and it has no marks: the common case, once per word of a post
+        return text
     return "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
 
 
