@@ -62,6 +62,7 @@ CORAL_SECRET = "bench-coral-secret-0123456789"
 CORAL_TENANT = "t1"
 TICK = os.sysconf("SC_CLK_TCK")
 CORES = len(os.sched_getaffinity(0))  # the cores this run may use (``taskset`` narrows them), not the machine's
+HTTP_RATE = float(os.environ.get("BENCH_HTTP_RATE", "100"))  # ``BENCH_ONLY=http``: well inside a rules-only server's capacity
 LABEL = os.environ.get("BENCH_LABEL", "")  # overload-only runs: a name for the server under test, e.g. "before"
 
 
@@ -241,14 +242,19 @@ def wait_idle(pid: int, limit_s: float = 120) -> None:
         before = now
 
 
-def pipeline_cpu(texts: list[str], n: int = 300) -> dict[str, float]:
+def pipeline_cpu(texts: list[str], n: int = 300, classifiers: str | None = None) -> dict[str, float]:
     """The same posts through the pipeline in this process: CPU of the calling thread (normalise, rules, crisis
     grammars, language, policy and the hand-over) and of the model runners, per post, so the server's CPU outside
-    the model can be split into the pipeline's stages and the HTTP request's own overhead."""
+    the model can be split into the pipeline's stages and the HTTP request's own overhead. ``classifiers``: as
+    ``MODERATION_CLASSIFIERS`` ("" for rules only); default the environment's."""
     from moderation_service import bootstrap
+    from moderation_service.config import ModelSettings
     from moderation_service.core.pipeline import Post
 
-    pipeline = bootstrap.build_pipeline(bootstrap.load_settings())
+    settings = bootstrap.load_settings()
+    if classifiers is not None:
+        settings = settings.model_copy(update={"models": ModelSettings(classifiers=classifiers)})
+    pipeline = bootstrap.build_pipeline(settings)
     assert pipeline.crisis is not None
     pipeline.crisis.warm()
     for text in texts:
@@ -480,6 +486,41 @@ def main_overload_only() -> None:
     sys.stdout.write("\n".join(md) + "\n")
 
 
+def main_http_only() -> None:
+    """``BENCH_ONLY=http``: the HTTP request's own CPU, with no model to hide it: a rules-only server at a steady
+    open-loop rate, its CPU per request beside the same posts' pipeline CPU in this process."""
+    texts = [words(50 + (i % 7) * 3) for i in range(64)]
+    in_process = pipeline_cpu(texts, 100 if SHORT else 600, classifiers="")
+    stack = start("", redis=False, cli=True)
+    gen = Generator("127.0.0.1", int(stack.url.rsplit(":", 1)[1]))
+    wait_idle(stack.processes[-1].pid)
+    try:
+        row, _ = step(stack, gen, moderate_requests(stack.token), HTTP_RATE, seed=1)
+    finally:
+        stack.stop()
+    pipeline_ms = in_process["pipeline_cpu_ms_outside_model"]
+    row["pipeline_cpu_ms_in_process"] = pipeline_ms
+    row["http_overhead_cpu_ms"] = round(row["server_cpu_ms_per_request"] - pipeline_ms, 3)
+    name = f"api_http_overhead{'_' + LABEL if LABEL else ''}"
+    md = [
+        f"## HTTP overhead alone (rules-only server, `BENCH_ONLY=http`){f' — {LABEL}' if LABEL else ''}",
+        "",
+        f"/v1/moderate with 50-word posts at {HTTP_RATE:g}/s open loop, {WARMUP_S:g} s warm-up discarded, {STEP_S:g} s measured, "
+        f"{CORES} cores; the pipeline's CPU for the same posts measured in the benchmark process.",
+        "",
+        "| requests | p50 ms | p99 ms | server CPU ms/req | pipeline CPU ms/post (in-process) | HTTP overhead ms/req | generator CPU | foreign cores |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| {row['requests']} | {row['p50_ms']} | {row['p99_ms']} | {row['server_cpu_ms_per_request']} | {pipeline_ms} | "
+        f"**{row['http_overhead_cpu_ms']}** | {row['generator_cpu_share']:.1%} | {row['foreign_cpu_cores']} |",
+        "",
+        "HTTP overhead = server CPU per request - pipeline CPU per post: uvicorn, ASGI middleware, FastAPI, JSON, the "
+        "service layer (decision id, metrics), logs.",
+    ]
+    write(name, {"mode": "http only", "label": LABEL, "cores": CORES, "rate": HTTP_RATE, "row": row, "pipeline_in_process": in_process},
+          "\n".join(md) + "\n")  # fmt: skip
+    sys.stdout.write("\n".join(md) + "\n")
+
+
 def main() -> None:
     try:
         import uvloop
@@ -489,6 +530,9 @@ def main() -> None:
         pass
     if os.environ.get("BENCH_ONLY") == "overload":
         main_overload_only()
+        return
+    if os.environ.get("BENCH_ONLY") == "http":
+        main_http_only()
         return
     texts = [words(50 + (i % 7) * 3) for i in range(64)]
     in_process = pipeline_cpu(texts, 100 if SHORT else 300)

@@ -15,6 +15,10 @@ from typing import Any
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+# Libraries whose speed the figures depend on: the model runtime, the text stages, the HTTP stack.
+_VERSIONED = ("onnxruntime", "torch", "google-re2", "regex", "lingua-language-detector", "spacy", "fastapi", "uvicorn", "uvloop", "httptools")  # fmt: skip
+
+
 def machine() -> dict[str, Any]:
     cpu = "unknown"
     try:
@@ -29,7 +33,7 @@ def machine() -> dict[str, Any]:
     except OSError:
         commit = "unknown"
     versions: dict[str, str | None] = {}
-    for package in ("onnxruntime", "torch", "google-re2", "fastapi", "uvicorn"):
+    for package in _VERSIONED:
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:

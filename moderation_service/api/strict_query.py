@@ -18,8 +18,14 @@ def _query_names(dependant: Dependant) -> set[str]:
     return names
 
 
-def refuse_unknown_query(request: Request) -> None:
-    """A router dependency: every query parameter must be one the route declares."""
+async def refuse_unknown_query(request: Request) -> None:
+    """A router dependency: every query parameter must be one the route declares.
+
+    ``async`` although it never awaits: FastAPI runs a plain ``def`` dependency in its thread pool, a thread
+    hop on every ``/v1`` request for a check that is a few dict look-ups (none at all without a query string).
+    """
+    if not request.scope.get("query_string"):
+        return
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return

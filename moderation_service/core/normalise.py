@@ -14,6 +14,7 @@ reason can point at the span the author actually wrote:
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from functools import cache
@@ -25,6 +26,11 @@ _DROPPED_CATEGORIES = {"Cf", "Cc", "Cs", "Co", "Cn", "Mn", "Me"}
 _SPACING_GLUE = frozenset(" .-_*/")  # one of these between single letters spells a word out
 # Text-speak pairs of one-letter words ("u r" = you are, "r u" = are you) that start a spaced run but are no spelling.
 _TEXT_SPEAK = frozenset({("u", "r"), ("r", "u")})
+# The loops below visit only what these find (stdlib ``re``, linear: single character classes), not every
+# character: a word of ASCII letters and leet symbols, and a lone ASCII letter or digit. ``[^\W_]`` is
+# ``str.isalnum`` (both are CPython's Py_UNICODE_ISALNUM; tests/test_normalise.py checks every code point).
+_LEET_RUN = re.compile("[A-Za-z" + re.escape("".join(_LEET)) + "]+")
+_LONE = re.compile(r"(?<![^\W_])[A-Za-z0-9](?![^\W_])")
 
 
 @dataclass(frozen=True)
@@ -90,17 +96,15 @@ def _is_letter(char: str) -> bool:
 
 
 def _undo_leet(chars: list[str]) -> None:
-    """Replace leet symbols in place where a word clearly surrounds them (k1ll, $hit, n00b)."""
-    n = len(chars)
-    i = 0
-    while i < n:
-        if not (_is_letter(chars[i]) or chars[i] in _LEET):
-            i += 1
+    """Replace leet symbols in place where a word clearly surrounds them (k1ll, $hit, n00b).
+
+    ``chars`` holds one character per item, so offsets in their join are offsets in ``chars``.
+    """
+    for run in _LEET_RUN.finditer("".join(chars)):
+        token = run.group()
+        if token.isalpha():  # letters only: nothing to undo (most words)
             continue
-        j = i
-        while j < n and (_is_letter(chars[j]) or chars[j] in _LEET):
-            j += 1
-        token = chars[i:j]
+        i = run.start()
         letters = [k for k, c in enumerate(token) if _is_letter(c)]
         if len(letters) >= 2:
             first, last = letters[0], letters[-1]
@@ -111,26 +115,14 @@ def _undo_leet(chars: list[str]) -> None:
                 leading = k == 0 and first == 1 and len(letters) >= 2
                 if inside or leading:
                     chars[i + k] = _LEET[c]
-        i = j
-
-
-def _single(chars: list[str], i: int) -> bool:
-    """A lone letter or digit, with no letter or digit either side."""
-    return (
-        chars[i].isascii()
-        and chars[i].isalnum()
-        and (i == 0 or not chars[i - 1].isalnum())
-        and (i + 1 == len(chars) or not chars[i + 1].isalnum())
-    )
 
 
 def _spaced_runs(chars: list[str]) -> list[list[int]]:
     """Positions of runs of lone characters joined by one glue character each (``i d i o t``, ``i.d.i.o.t``)."""
     runs: list[list[int]] = []
     run: list[int] = []
-    for i in range(len(chars)):
-        if not _single(chars, i):
-            continue
+    for lone in _LONE.finditer("".join(chars)):
+        i = lone.start()
         if run and i == run[-1] + 2 and chars[run[-1] + 1] in _SPACING_GLUE:
             run.append(i)
             continue
@@ -184,14 +176,19 @@ def _squeeze(view: TextView) -> TextView:
 
 def normalise(original: str) -> Normalised:
     """Both matching views of ``original``; never raises on any string."""
-    chars: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
-    for index, char in enumerate(original):
-        for folded in _fold_char(char):
-            chars.append(folded)
-            starts.append(index)
-            ends.append(index + 1)
+    folds = [_fold_char(char) for char in original]
+    chars: list[str]
+    starts: list[int]
+    ends: list[int]
+    if all(len(folded) == 1 for folded in folds):  # one character each (most text): offsets are positions
+        chars, starts, ends = folds, list(range(len(folds))), list(range(1, len(folds) + 1))
+    else:
+        chars, starts, ends = [], [], []
+        for index, folded in enumerate(folds):
+            for piece in folded:
+                chars.append(piece)
+                starts.append(index)
+                ends.append(index + 1)
     _join_spaced(chars, starts, ends)
     _undo_leet(chars)
     folded_view = TextView("".join(chars), tuple(starts), tuple(ends))

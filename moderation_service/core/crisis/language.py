@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import re2
+import regex
 
 __all__ = ["LanguageDetector", "LanguageGuess", "own_script_language"]
 
@@ -28,6 +29,9 @@ _ENGLISH_FUNCTION_WORDS = frozenset(
     "u ur youre lol tbh idk omg pls plz thx cos coz gonna wanna".split()
 )
 _WORDS = re2.compile(r"[\pL']+")
+# The same words for ASCII text (most posts), without re2's per-match Python cost; the engines' Unicode tables
+# differ outside ASCII (regex knows newer letters), so other text keeps re2 (tests/test_token_regex.py).
+_ASCII_WORDS = regex.compile(r"[\p{L}']+")
 # Scripts written by exactly one language of ``_DETECTED``: text whose letters are all in one of them is that
 # language, and lingua says so with confidence 1.0 (tests/test_language_script.py checks it against lingua), so
 # the detector is not asked (it costs ~0.4 ms per short post). Latin, Cyrillic and Arabic are shared: asked.
@@ -104,7 +108,8 @@ class LanguageDetector:
         return [(v.language.iso_code_639_1.name.lower(), float(v.value)) for v in values[:3]]
 
     def detect(self, text: str, locale: str | None = None) -> LanguageGuess:
-        words = _WORDS.findall(text.lower())
+        lowered = text.lower()
+        words = (_ASCII_WORDS if lowered.isascii() else _WORDS).findall(lowered)
         hinted = _locale_language(locale)
         if not words:
             return LanguageGuess(hinted, 0.0, tuple(c for c in (hinted, "en") if c))

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
-import re2
+import regex
 import simplemma
 
 from moderation_service.core.normalise import Normalised, normalise
@@ -23,12 +23,18 @@ __all__ = ["BOUNDARY", "CLAUSE_BREAKS", "Tokens", "lemma_of", "strip_accents", "
 BOUNDARY = "<s>"  # a synthetic token between sentences (also for line breaks)
 _SENTENCE_END = frozenset({".", "!", "?", ";", BOUNDARY})
 CLAUSE_BREAKS = frozenset({",", ":", "(", ")", "-", "–", "—", "but", "pero", "mais", "aber", "ma", "mas", "ale", "ond", *_SENTENCE_END})
-_WORD = re2.compile(r"[\pL\pN]+(?:[*'’][\pL\pN]+)*|[^\pL\pN\s]")
+# ``regex``, not ``re2``: this runs once per post and re2's Python wrapper costs microseconds per match; the
+# pattern is linear either way. The classes are re2's ``[\pL\pN]`` and ``\s`` (ASCII whitespace): the two
+# engines disagree only on code points unassigned in Python's Unicode tables, which ``normalise`` drops from
+# the folded view this reads (tests/test_token_regex.py checks both over every code point).
+_WORD = regex.compile(r"[\p{L}\p{N}]+(?:[*'’][\p{L}\p{N}]+)*|[^\p{L}\p{N}\t\n\f\r ]")
 _SPACED_GLUE = frozenset({".", "-", "_", "*"})
 _HYPHENS = frozenset({"-", "‐", "‑"})
 
 
 def strip_accents(text: str) -> str:
+    if text.isascii():  # NFD leaves ASCII as it is and it has no marks: the common case, once per word of a post
+        return text
     return "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
 
 
