@@ -249,3 +249,11 @@ def test_a_repeated_key_is_refused_with_its_line(tmp_path: Path) -> None:
     (tmp_path / "en.yaml").write_text("language: en\nname: t\npatterns:\n  means: [pill]\n  means: [tablet]\n", encoding="utf-8")
     with pytest.raises(RulebookError, match=r"en.yaml:5: cannot read: duplicate key 'means'"):
         load_grammars(tmp_path)
+
+
+def test_english_words_are_counted_as_folded_so_leet_and_text_speak_read_as_english() -> None:
+    detector = _shared_detector()
+    # As written, "m0r0n" splits into "m", "r", "n" and lingua reads Albanian; folded it is "u r a moron".
+    assert detector.languages.detect("u r a m0r0n @dave").language != "en"
+    assert detector.detect({"body": "u r a m0r0n @dave"}, None).language.language == "en"
+    assert detector.detect({"body": "ya no quiero vivir, tengo las pastillas preparadas"}, None).language.language == "es"

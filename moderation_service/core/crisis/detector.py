@@ -63,7 +63,9 @@ class CrisisDetector:
         Each field is normalised once, however many languages' grammars read it.
         """
         views = {field: text if isinstance(text, Normalised) else normalise(text) for field, text in fields.items()}
-        guess = self.languages.detect("\n".join(view.original for view in views.values()), locale)
+        guess = self.languages.detect(
+            "\n".join(view.original for view in views.values()), locale, "\n".join(view.folded.text for view in views.values())
+        )
         signals: list[RiskSignal] = []
         seen: set[tuple[str, str, int | None, int | None]] = set()
         for language in guess.candidates:

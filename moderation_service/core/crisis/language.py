@@ -107,8 +107,10 @@ class LanguageDetector:
         values = self._ensure().compute_language_confidence_values(text[:2000])  # type: ignore[attr-defined]
         return [(v.language.iso_code_639_1.name.lower(), float(v.value)) for v in values[:3]]
 
-    def detect(self, text: str, locale: str | None = None) -> LanguageGuess:
-        lowered = text.lower()
+    def detect(self, text: str, locale: str | None = None, folded: str | None = None) -> LanguageGuess:
+        """``folded``: the same text with obfuscation undone (``normalise``), where English words are counted:
+        "u r a m0r0n" splits into "m", "r", "n" as written and reads as Albanian, as folded it is English."""
+        lowered = (text if folded is None else folded).lower()
         words = (_ASCII_WORDS if lowered.isascii() else _WORDS).findall(lowered)
         hinted = _locale_language(locale)
         if not words:
