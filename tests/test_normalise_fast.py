@@ -50,20 +50,8 @@ def _reference_single(chars: list[str], i: int) -> bool:
 
 
 def _reference_spaced_runs(chars: list[str]) -> list[list[int]]:
-    runs: list[list[int]] = []
-    run: list[int] = []
-    for i in range(len(chars)):
-        if not _reference_single(chars, i):
-            continue
-        if run and i == run[-1] + 2 and chars[run[-1] + 1] in module._SPACING_GLUE:
-            run.append(i)
-            continue
-        if len(run) >= 2:
-            runs.append(run)
-        run = [i]
-    if len(run) >= 2:
-        runs.append(run)
-    return runs
+    """The old finder (every character tested); the runs are built by the code both versions share."""
+    return module._glued_runs(chars, (i for i in range(len(chars)) if _reference_single(chars, i)))
 
 
 def _reference(original: str) -> Normalised:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
@@ -119,10 +120,14 @@ def _undo_leet(chars: list[str]) -> None:
 
 def _spaced_runs(chars: list[str]) -> list[list[int]]:
     """Positions of runs of lone characters joined by one glue character each (``i d i o t``, ``i.d.i.o.t``)."""
+    return _glued_runs(chars, (lone.start() for lone in _LONE.finditer("".join(chars))))
+
+
+def _glued_runs(chars: list[str], lone: Iterable[int]) -> list[list[int]]:
+    """The runs of two or more ``lone`` positions (ascending) joined by one glue character each."""
     runs: list[list[int]] = []
     run: list[int] = []
-    for lone in _LONE.finditer("".join(chars)):
-        i = lone.start()
+    for i in lone:
         if run and i == run[-1] + 2 and chars[run[-1] + 1] in _SPACING_GLUE:
             run.append(i)
             continue

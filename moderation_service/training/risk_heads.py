@@ -307,13 +307,19 @@ def false_positive_point(negative_probs: np.ndarray, budget: float) -> float:
     return 0.99
 
 
+def _by_kind(probs: np.ndarray, kinds: list[str]) -> dict[str, np.ndarray]:
+    """Each kind's scores, for the kinds with at least MIN_KIND_POSTS posts (a rate on fewer means little)."""
+    labels = np.array(kinds)
+    groups = {kind: probs[labels == kind] for kind in sorted(set(kinds))}
+    return {kind: group for kind, group in groups.items() if len(group) >= MIN_KIND_POSTS}
+
+
 def kind_budget_point(probs: np.ndarray, kinds: list[str], budget: float) -> float:
     """The lowest threshold (the operating-point grid) flagging at most ``budget`` of every kind's posts.
 
     ``probs`` and ``kinds`` are the posts without risk only; kinds with fewer than MIN_KIND_POSTS posts are left out.
     """
-    groups = [probs[[k == kind for k in kinds]] for kind in sorted(set(kinds))]
-    groups = [g for g in groups if len(g) >= MIN_KIND_POSTS]
+    groups = _by_kind(probs, kinds).values()
     for t in _GRID:
         if all(float((g >= t).mean()) <= budget for g in groups):
             return round(float(t), 3)
@@ -411,9 +417,8 @@ def train_risk_heads(cfg: HeadsConfig, progress: Callable[[str], None] = progres
             "precision_target_met": met,
         }
         if label in MAX_KIND_FPR:
-            flagged = probs[no_risk] >= threshold
-            rates = {k: float(flagged[[n == k for n in no_risk_kinds]].mean()) for k in set(no_risk_kinds)}
-            worst = max((k for k in rates if no_risk_kinds.count(k) >= MIN_KIND_POSTS), key=rates.__getitem__)
+            rates = {kind: float((group >= threshold).mean()) for kind, group in _by_kind(probs[no_risk], no_risk_kinds).items()}
+            worst = max(rates, key=rates.__getitem__)
             metrics[label]["worst_kind_false_positive_rate"] = {"kind": worst, "rate": round(rates[worst], 4)}
     heads = fitted.heads(cfg.version, LABELS, calibration, points, supporting)
     meta: dict[str, object] = {
@@ -443,7 +448,7 @@ def train_risk_heads(cfg: HeadsConfig, progress: Callable[[str], None] = progres
 
 
 def evaluate_levels(cfg: HeadsConfig, pipeline: Pipeline) -> dict[str, object]:
-    """The whole decision (grammars + heads + rulebook) on the dev split: the three crisis gates and per kind."""
+    """The whole decision (grammars + heads + rulebook) on the dev split: the crisis gates and per kind."""
     dev = build_split(cfg).dev
     decisions = pipeline.moderate_batch([Post(text=post.text[: pipeline.max_text_chars]) for post in dev])
     # The two failures that matter most, side by side: a crisis missed, and a post without risk escalated as an
